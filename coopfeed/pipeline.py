@@ -1,0 +1,280 @@
+"""run_once(): the one function that puts the stages together.
+
+Config + Store + now -> RunReport.  Read it top to bottom to follow an item from
+``sources`` through ``normalize`` and ``identity`` into the store, and from the
+store through ``publish`` into the output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from coopfeed.config import Config, SourceConfig
+from coopfeed.identity import Candidate, archive_candidate, feed_candidate
+from coopfeed.normalize import normalize
+from coopfeed.publish import PublishReport, ping_hub, publish
+from coopfeed.slug import category_slug
+from coopfeed.sources import read_archive
+from coopfeed.sources.feed import parse_feed
+from coopfeed.sources.http import FetchRequest, FetchResponse, backoff_delay, fetch_all
+from coopfeed.store import IngestReport, SourceState, Store
+from coopfeed.types import Feed, Item, SourceResult
+
+log = logging.getLogger(__name__)
+ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """One source's part of a run."""
+
+    name: str
+    error: str | None = None
+    not_modified: bool = False
+    ingest: IngestReport = field(default_factory=IngestReport)
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What one pass did."""
+
+    sources: tuple[SourceOutcome, ...]
+    published: PublishReport
+
+    @property
+    def failed(self) -> tuple[SourceOutcome, ...]:
+        return tuple(outcome for outcome in self.sources if outcome.error)
+
+
+def run_once(config: Config, store: Store, now: datetime, *, everything: bool = False) -> RunReport:
+    """One pass: fetch the due sources (all with ``everything``), ingest, publish."""
+    states = store.source_states()
+    due = [
+        source
+        for source in config.sources
+        if everything or is_due(source, states.get(source.name) or SourceState(source.name), now)
+    ]
+    outcomes = refresh(config, store, due, now)
+    return RunReport(outcomes, publish_all(config, store))
+
+
+def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:
+    """Local archives are read every pass (reading them is cheap and ingesting is
+    idempotent); feeds when their next due time has come."""
+    if source.type == "archive":
+        return True
+    return state.next_due is None or state.next_due <= now
+
+
+def refresh(
+    config: Config, store: Store, due: Sequence[SourceConfig], now: datetime
+) -> tuple[SourceOutcome, ...]:
+    """Fetch the given sources (feeds concurrently) and store what each gave, one
+    transaction per source."""
+    states = {source.name: store.source_state(source.name) for source in due}
+    feeds = [source for source in due if source.type == "feed"]
+    requests = [
+        FetchRequest(s.name, s.url, states[s.name].etag, states[s.name].last_modified)
+        for s in feeds
+    ]
+    responses = {
+        response.source: response
+        for response in (
+            fetch_all(requests, config.fetch, base_dir=config.base_dir, now=now) if feeds else []
+        )
+    }
+    outcomes = []
+    for source in due:
+        state = states[source.name]
+        if source.type == "archive":
+            fetched = Fetched(read_archive(source.name, source.path, config.base_dir), "ok")
+        else:
+            fetched = read_feed(source, responses[source.name], state)
+        outcomes.append(update_source(config, store, source, state, fetched, now))
+    return tuple(outcomes)
+
+
+def publish_all(config: Config, store: Store) -> PublishReport:
+    """Publish every feed from the store; files whose bytes do not change are left alone.
+
+    Archive pages that became full are recorded, so they never change again; with a
+    WebSub hub configured, the hub is told of every changed feed (bounded in time).
+    """
+    feeds = build_feeds(config, store.published_items())
+    report = publish(feeds, config.site, config.output_dir, full_pages=store.archive_pages())
+    store.save_archive_pages(report.new_pages)
+    if config.site.hub and report.changed_feeds:
+        for error in ping_hub(
+            config.site.hub, report.changed_feeds, user_agent=config.fetch.user_agent
+        ):
+            log.warning("WebSub hub %s: %s", config.site.hub, error)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A source's result with what the fetch said about the next one."""
+
+    result: SourceResult
+    status: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    retry_after: float | None = None
+    max_age: float | None = None
+
+
+def read_feed(source: SourceConfig, response: FetchResponse, state: SourceState) -> Fetched:
+    """A fetched response -> parsed items; an unchanged body is recognised by its
+    hash and not parsed again."""
+    status = f"HTTP {response.status}" if response.status else "ok"
+    base = Fetched(
+        SourceResult(source.name),
+        status,
+        etag=response.etag,
+        last_modified=response.last_modified,
+        body_hash=state.body_hash,
+        retry_after=response.retry_after,
+        max_age=response.max_age,
+    )
+    if response.error:
+        return replace(base, result=SourceResult(source.name, error=response.error))
+    if response.not_modified or response.body is None:
+        return replace(base, result=SourceResult(source.name, not_modified=True))
+    digest = hashlib.sha256(response.body).hexdigest()
+    if digest == state.body_hash:
+        result = SourceResult(source.name, not_modified=True)
+        return replace(base, result=result, status=f"{status}, body unchanged")
+    result = parse_feed(source.name, response.body, url=response.url, headers=response.headers)
+    # A body that failed to parse keeps the old hash, so a repaired feed is parsed again.
+    return replace(base, result=result, body_hash=state.body_hash if result.error else digest)
+
+
+def update_source(
+    config: Config,
+    store: Store,
+    source: SourceConfig,
+    state: SourceState,
+    fetched: Fetched,
+    now: datetime,
+) -> SourceOutcome:
+    """Apply what one source gave in one transaction and remember how it went."""
+    result = fetched.result
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    candidates, skipped = prepare(config, source, result, now)
+    report = IngestReport()
+    if candidates:
+        report = store.ingest(source.name, candidates, now, config.matching)
+    failures = state.failures + 1 if result.error else 0
+    if result.error:
+        log.error("source %r (%s): %s", source.name, source.location, result.error)
+    else:
+        log.info(
+            "source %r: %s, %d new, %d merged, %d updated, %d unchanged",
+            source.name,
+            fetched.status,
+            report.new,
+            report.merged,
+            report.updated,
+            report.unchanged,
+        )
+    store.save_source_state(
+        replace(
+            state,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            body_hash=fetched.body_hash,
+            last_fetch=now,
+            last_success=state.last_success if result.error else now,
+            last_status=fetched.status,
+            last_error=result.error,
+            failures=failures,
+            next_due=now + timedelta(seconds=next_delay(config, source, fetched, failures, now)),
+            items_seen=state.items_seen if result.not_modified else len(candidates),
+        )
+    )
+    return SourceOutcome(
+        source.name, result.error, result.not_modified, report, skipped + len(result.warnings)
+    )
+
+
+#: How often a feed without ``interval`` or ``cron`` is fetched.
+DEFAULT_INTERVAL = 3600.0
+
+
+def next_delay(
+    config: Config, source: SourceConfig, fetched: Fetched, failures: int, now: datetime
+) -> float:
+    """Seconds until the source is due again: its interval (or cron), at least what
+    the server asked for (max-age, ttl, Retry-After), backed off after failures,
+    clamped to ``min_interval`` and ``max_interval``."""
+    interval = source.interval or DEFAULT_INTERVAL
+    if source.cron:
+        trigger = CronTrigger.from_crontab(source.cron, timezone=ZoneInfo(source.timezone))
+        fire = trigger.get_next_fire_time(None, now)
+        interval = (fire - now).total_seconds() if fire else config.max_interval
+    if failures:
+        delay = backoff_delay(failures, interval, config.max_interval)
+        delay = max(delay, fetched.retry_after or 0)
+    else:
+        ttl = float(fetched.result.extra.get("ttl", 0) or 0)
+        delay = max(interval, fetched.max_age or 0, ttl)
+    return min(max(delay, config.min_interval), config.max_interval)
+
+
+def prepare(
+    config: Config, source: SourceConfig, result: SourceResult, now: datetime
+) -> tuple[list[Candidate], int]:
+    """RawItems -> Candidates; an unreadable entry is skipped with a warning."""
+    make = archive_candidate if source.type == "archive" else feed_candidate
+    candidates, skipped = [], 0
+    for raw in result.items:
+        item = normalize(
+            raw,
+            now=now,
+            timezone=source.timezone,
+            category_of=config.canonical_category,
+            default_category=source.category or "News",
+            limits=config.limits,
+        )
+        if item is None:
+            log.warning("%s: skipped entry: no readable title", raw.where or source.name)
+            skipped += 1
+            continue
+        candidates.append(make(item, config.tag_authority))
+    return candidates, skipped
+
+
+def build_feeds(config: Config, items: Sequence[Item]) -> list[Feed]:
+    """Stored items (newest first) -> one Feed per category slug, plus ``all``.
+
+    An item without a link of its own links to its anchor on its first
+    category's HTML page.
+    """
+    base = config.site.base_url
+    by_slug: dict[str, list[Item]] = defaultdict(list)
+    titles: dict[str, str] = {}
+    linked = []
+    for item in items:
+        slugs = [category_slug(category) for category in item.categories] or ["uncategorized"]
+        if item.link is None:
+            item = replace(item, link=f"{base}{slugs[0]}.html#{item.anchor}")
+        linked.append(item)
+        for slug, category in zip(slugs, item.categories or ("Uncategorized",), strict=True):
+            if slug not in by_slug or by_slug[slug][-1] is not item:
+                by_slug[slug].append(item)
+            titles[slug] = min(titles.get(slug, category), category)
+    feeds = [Feed(slug, titles[slug], tuple(group)) for slug, group in sorted(by_slug.items())]
+    if linked:
+        feeds.append(Feed(ALL, config.site.title, tuple(linked)))
+    return feeds

@@ -1,0 +1,154 @@
+"""Feeds and the Site in, the published files out: per feed ``<slug>.html``, RFC 5005
+archive pages ``<slug>.archive-<n>.rss``/``.atom``, then ``<slug>.rss``, ``<slug>.atom``
+and ``<slug>.json``; once ``index.html`` and ``feeds.opml``.
+
+:func:`publish` renders every file first (a rendering bug fails before any file is
+touched), then writes each file atomically, and only when its bytes changed.  It reports
+which files it wrote and which it left alone, the archive pages that became full (the
+caller stores them and hands them back as ``full_pages``, which keeps full pages from ever
+changing) and the URLs of the feed documents whose bytes changed (to ping a WebSub hub
+with :func:`ping_hub`).  An ``OSError`` becomes a ``PublishError`` that names the path and
+the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from coopfeed.exceptions import PublishError
+from coopfeed.publish.archive import Document, paginate
+from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
+from coopfeed.publish.files import sweep_temp_files, write_if_changed
+from coopfeed.publish.html import render_html
+from coopfeed.publish.index import OPML_NAME, render_index
+from coopfeed.publish.jsonfeed import render_json
+from coopfeed.publish.opml import render_opml
+from coopfeed.publish.websub import ping_hub
+from coopfeed.types import Feed, Site
+
+__all__ = [
+    "PublishReport",
+    "ping_hub",
+    "publish",
+    "render_atom",
+    "render_html",
+    "render_index",
+    "render_json",
+    "render_opml",
+    "render_rss",
+    "sweep_temp_files",
+    "write_if_changed",
+]
+
+INDEX_NAME = "index.html"
+
+# A slug is a file name stem (DESIGN 9): no folder separator, not hidden, not "..".
+_SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NO_PAGES: Mapping[str, Mapping[int, tuple[str, ...]]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What :func:`publish` did.
+
+    ``written`` and ``unchanged`` are file names (not paths).  ``new_pages`` maps a feed's
+    slug to the archive pages that became full in this publish (page number -> guids,
+    oldest first): store them and pass them back as ``full_pages``.  ``changed_feeds``
+    are the URLs of the current RSS, Atom and JSON Feed documents whose bytes changed,
+    the topics to ping a WebSub hub with (archive pages advertise no hub).
+    """
+
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    new_pages: dict[str, dict[int, tuple[str, ...]]]
+    changed_feeds: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    files: list[tuple[str, bytes]]
+    topics: dict[str, str]  # file name of a current feed document -> its URL
+    new_pages: dict[str, dict[int, tuple[str, ...]]]
+
+
+def publish(
+    feeds: Sequence[Feed],
+    site: Site,
+    output_dir: Path,
+    *,
+    full_pages: Mapping[str, Mapping[int, tuple[str, ...]]] = _NO_PAGES,
+) -> PublishReport:
+    """Write every file of every feed into ``output_dir``, then the index and the OPML list.
+
+    ``feeds`` hold all of a category's items, newest first; ``full_pages[slug]`` are the
+    archive pages that earlier publishes reported full (see :mod:`.archive`).  Creates
+    ``output_dir`` when needed and first removes temporary files that an interrupted
+    earlier run left there.  Per feed the HTML page is written first (an item's link into
+    the page works as soon as a reader sees the item), then the archive pages, oldest
+    first, then the current documents, so that every link a document holds resolves.
+    """
+    rendered = _render_all(feeds, site, full_pages)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        # publish() runs under the store's lock: any temp file left here is stale.
+        sweep_temp_files(output_dir, older_than=0)
+    except OSError as e:
+        raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
+    written: list[str] = []
+    unchanged: list[str] = []
+    for name, data in rendered.files:
+        path = output_dir / name
+        try:
+            changed = write_if_changed(path, data)
+        except OSError as e:
+            raise PublishError(f"cannot write {path}: {_reason(e)}") from e
+        (written if changed else unchanged).append(name)
+    return PublishReport(
+        written=tuple(written),
+        unchanged=tuple(unchanged),
+        new_pages=rendered.new_pages,
+        changed_feeds=tuple(rendered.topics[name] for name in written if name in rendered.topics),
+    )
+
+
+def _render_all(
+    feeds: Sequence[Feed], site: Site, full_pages: Mapping[str, Mapping[int, tuple[str, ...]]]
+) -> _Rendered:
+    """Every file to write, in order; a bad or repeated slug is a caller's bug."""
+    rendered = _Rendered(files=[], topics={}, new_pages={})
+    seen: set[str] = set()
+    for feed in feeds:
+        if not _SAFE_SLUG.fullmatch(feed.slug) or feed.slug.casefold() in seen:
+            raise ValueError(f"unsafe or repeated feed slug: {feed.slug!r}")
+        seen.add(feed.slug.casefold())
+        paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
+        rendered.files.append((f"{feed.slug}.html", render_html(feed, site)))
+        for page in paging.archives:
+            rendered.files.append((f"{page.stem}.{RSS}", render_rss(feed, site, page)))
+            rendered.files.append((f"{page.stem}.{ATOM}", render_atom(feed, site, page)))
+        for extension, data in _current(feed, site, paging.current):
+            name = f"{feed.slug}.{extension}"
+            rendered.files.append((name, data))
+            rendered.topics[name] = feed_url(site, feed.slug, extension)
+        if paging.sealed:
+            rendered.new_pages[feed.slug] = paging.sealed
+    rendered.files.append((INDEX_NAME, render_index(feeds, site)))
+    rendered.files.append((OPML_NAME, render_opml(feeds, site)))
+    return rendered
+
+
+def _current(feed: Feed, site: Site, document: Document) -> list[tuple[str, bytes]]:
+    return [
+        (RSS, render_rss(feed, site, document)),
+        (ATOM, render_atom(feed, site, document)),
+        (JSON, render_json(feed, site, document)),
+    ]
+
+
+def _reason(error: OSError) -> str:
+    """The OS's words for an error ("Permission denied"), without errno and path."""
+    return error.strerror or str(error)

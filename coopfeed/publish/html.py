@@ -1,0 +1,93 @@
+"""A Feed and the Site in, the UTF-8 HTML5 page ``<slug>.html`` out, listing every item of the feed.
+
+Each item sits in an element whose id is its anchor, so the links that archive items get
+(``<base_url><slug>.html#<anchor>``) land on it.  The page is rendered with jinja2 with
+autoescaping on: titles and other text are escaped, only the (already sanitized) summary
+HTML is inserted as markup.  No clock, no locale: the same feed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jinja2
+
+from coopfeed.publish.feeds import ATOM_TYPE, JSON_TYPE, RSS_TYPE, feed_title, feed_url
+from coopfeed.types import Feed, Item, Site
+
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("coopfeed.publish", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the template shows of one item, every value already a string."""
+
+    anchor: str
+    title: str
+    href: str | None
+    datetime: str
+    date: str
+    authors: str
+    summary: str
+
+
+def render_html(feed: Feed, site: Site) -> bytes:
+    """The HTML page of ``feed``: all its items, newest first, with feed autodiscovery."""
+    template = environment.get_template("category.html")
+    page = template.render(
+        language=site.language or "en",
+        title=feed_title(feed, site),
+        description=site.description,
+        html_url=feed_url(site, feed.slug, "html"),
+        rss_url=feed_url(site, feed.slug, "rss"),
+        atom_url=feed_url(site, feed.slug, "atom"),
+        json_url=feed_url(site, feed.slug, "json"),
+        rss_type=RSS_TYPE,
+        atom_type=ATOM_TYPE,
+        json_type=JSON_TYPE,
+        entries=[_entry(item) for item in feed.items],
+    )
+    return page.encode("utf-8")
+
+
+def _entry(item: Item) -> _Entry:
+    published = item.published.astimezone(UTC)
+    return _Entry(
+        anchor=item.anchor,
+        title=item.title,
+        href=_safe_href(item.link),
+        datetime=html_datetime(published),
+        date=human_date(published),
+        authors=", ".join(item.authors),
+        summary=item.summary,
+    )
+
+
+def html_datetime(moment: datetime) -> str:
+    """A valid HTML global date and time string in UTC (no fraction digits)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_date(moment: datetime) -> str:
+    """The UTC date as people read it, "1 March 2024": English, whatever the locale."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _safe_href(link: str | None) -> str | None:
+    """The link when it is http(s); a javascript: or data: link would run on this site."""
+    if link and link.lower().startswith(("http://", "https://")):
+        return link
+    return None

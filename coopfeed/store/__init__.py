@@ -1,0 +1,425 @@
+"""The store: the only place that writes SQL.  Candidates go in, Items come out.
+
+One implementation over SQLAlchemy Core serves SQLite (the default, in WAL mode)
+and, later, PostgreSQL.  Each source's items are applied in one transaction; a
+stored item's guid, published date and first-seen time are written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from coopfeed.dedupe import MatchPolicy, near_duplicate
+from coopfeed.exceptions import LockError, StoreError
+from coopfeed.identity import Candidate
+from coopfeed.store import schema
+from coopfeed.store.schema import archive_pages, item_sources, items, meta, sources
+from coopfeed.types import Item
+
+log = logging.getLogger(__name__)
+DEFAULT_POLICY = MatchPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers of one source between runs."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch: datetime | None = None
+    last_success: datetime | None = None
+    last_status: str | None = None
+    last_error: str | None = None
+    failures: int = 0
+    next_due: datetime | None = None
+    items_seen: int = 0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What applying one source's candidates changed."""
+
+    new: int = 0
+    merged: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    categories: set[str] = field(default_factory=set)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.merged or self.updated)
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+class Store:
+    """A coopfeed database: SQLite file path or ``postgresql://`` URL."""
+
+    def __init__(self, engine: Engine, lock_path: Path | None, name: str):
+        self.engine = engine
+        self.name = name
+        self._lock = filelock.FileLock(str(lock_path)) if lock_path else None
+
+    @classmethod
+    def open(cls, database: str) -> Store:
+        """Open (creating and migrating as needed) the database."""
+        if "://" in database:
+            raise StoreError(f"database {database!r}: only SQLite paths are supported so far")
+        path = Path(database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder of {path}: {e.strerror}") from None
+        engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine, path.with_name(path.name + ".lock"), str(path))
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A transaction; database errors become StoreError naming the database."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except (DatabaseError, OperationalError) as e:
+            raise StoreError(f"database {self.name}: {e.orig or e}") from e
+
+    @contextmanager
+    def lock(self, wait: float = 0) -> Iterator[None]:
+        """Hold the store's lock (one writer process at a time); LockError after ``wait`` s."""
+        if self._lock is None:
+            yield
+            return
+        try:
+            self._lock.acquire(timeout=wait)
+        except filelock.Timeout:
+            raise LockError(
+                f"another coopfeed process holds the lock {self._lock.lock_file}"
+                + (f" (waited {wait:g} s)" if wait else "")
+            ) from None
+        except OSError as e:
+            raise StoreError(f"cannot take the lock {self._lock.lock_file}: {e.strerror}") from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def migrate(self) -> None:
+        with self._connect() as c:
+            version = schema.current_version(c)
+            if version > schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.name} has schema version {version}, newer than this "
+                    f"coopfeed knows ({schema.SCHEMA_VERSION}): upgrade coopfeed"
+                )
+            for number in range(version + 1, schema.SCHEMA_VERSION + 1):
+                schema.MIGRATIONS[number - 1](c)
+                log.debug("database %s migrated to schema version %d", self.name, number)
+            if version < schema.SCHEMA_VERSION:
+                c.execute(meta.delete().where(meta.c.key == "schema_version"))
+                c.execute(
+                    insert(meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION))
+                )
+
+    # -- sources ---------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState:
+        with self._connect() as c:
+            row = c.execute(select(sources).where(sources.c.name == name)).mappings().first()
+        if row is None:
+            return SourceState(name=name)
+        return _state(row)
+
+    def source_states(self) -> dict[str, SourceState]:
+        with self._connect() as c:
+            rows = c.execute(select(sources)).mappings().all()
+        return {row["name"]: _state(row) for row in rows}
+
+    def save_source_state(self, state: SourceState) -> None:
+        values: dict[str, Any] = {
+            "etag": state.etag,
+            "last_modified": state.last_modified,
+            "body_hash": state.body_hash,
+            "last_status": state.last_status,
+            "last_error": state.last_error,
+            "failures": state.failures,
+            "items_seen": state.items_seen,
+            **{
+                key: None if value is None else _ts(value)
+                for key, value in [
+                    ("last_fetch", state.last_fetch),
+                    ("last_success", state.last_success),
+                    ("next_due", state.next_due),
+                ]
+            },
+        }
+        with self._connect() as c:
+            done = c.execute(update(sources).where(sources.c.name == state.name).values(values))
+            if done.rowcount == 0:
+                c.execute(insert(sources).values(name=state.name, **values))
+
+    # -- items -----------------------------------------------------------------
+
+    def ingest(
+        self,
+        source: str,
+        candidates: Sequence[Candidate],
+        now: datetime,
+        policy: MatchPolicy = DEFAULT_POLICY,
+    ) -> IngestReport:
+        """Apply one source's candidates in one transaction."""
+        report = IngestReport()
+        with self._connect() as c:
+            rows = c.execute(
+                select(item_sources.c.key, item_sources.c.item_id).where(
+                    item_sources.c.source == source
+                )
+            )
+            known: dict[str, int] = {key: item_id for key, item_id in rows}
+            own = set(known.values())
+            batch: set[str] = set()
+            for candidate in candidates:
+                item_id = known.get(candidate.key)
+                if item_id is not None:
+                    row = self._row(c, item_id)
+                    # The source that stored the item may edit it (once per batch: a
+                    # second copy in the same batch only fills in); others only fill in.
+                    edit = row["source"] == source and candidate.key not in batch
+                    batch.add(candidate.key)
+                    values = _edits(row, candidate) if edit else _fill_ins(row, candidate)
+                    if not self._apply(c, row, values, report):
+                        report.unchanged += 1
+                    continue
+                item_id = self._match(c, candidate, policy, own)
+                if item_id is None:
+                    item_id = self._insert(c, candidate, now)
+                    report.new += 1
+                    report.categories.update(candidate.item.categories)
+                else:
+                    row = self._row(c, item_id)
+                    self._apply(c, row, _fill_ins(row, candidate), report)
+                    report.merged += 1
+                c.execute(
+                    insert(item_sources).values(
+                        source=source, key=candidate.key, item_id=item_id, first_seen=_ts(now)
+                    )
+                )
+                known[candidate.key] = item_id
+                own.add(item_id)
+                batch.add(candidate.key)
+        return report
+
+    def _row(self, c: Connection, item_id: int) -> Any:
+        return c.execute(select(items).where(items.c.id == item_id)).mappings().one()
+
+    def _insert(self, c: Connection, candidate: Candidate, now: datetime) -> int:
+        item = candidate.item
+        result = c.execute(
+            insert(items).values(
+                guid=candidate.guid,
+                title=item.title,
+                title_key=candidate.title_key,
+                link=item.link,
+                link_key=candidate.link_key,
+                anchor=candidate.anchor,
+                summary=item.summary,
+                categories=json.dumps(list(item.categories)),
+                authors=json.dumps(list(item.authors)),
+                source=item.source,
+                published=_ts(item.published),
+                updated=_ts(item.updated),
+                first_seen=_ts(now),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _match(
+        self, c: Connection, candidate: Candidate, policy: MatchPolicy, own: set[int]
+    ) -> int | None:
+        """The stored item that is the same story, if any: the same guid or canonical
+        link, else (from another source only: ``own`` are this source's items) the
+        same title within a day, or a near-duplicate title within a short window."""
+        found = c.execute(select(items.c.id).where(items.c.guid == candidate.guid)).scalar()
+        if found is None and candidate.link_key:
+            query = select(items.c.id).where(items.c.link_key == candidate.link_key)
+            found = c.execute(query.order_by(items.c.id).limit(1)).scalar()
+        if found is not None:
+            return int(found)
+        published = _ts(candidate.item.published)
+        window = int(max(policy.same_title_window, policy.near_duplicate_window))
+        query = (
+            select(items.c.id, items.c.title_key, items.c.published)
+            .where(items.c.published.between(published - window, published + window))
+            .order_by(items.c.id)
+        )
+        near = None
+        for item_id, key, when in c.execute(query):
+            if item_id in own:
+                continue
+            distance = abs(when - published)
+            if key == candidate.title_key and distance <= policy.same_title_window:
+                return int(item_id)
+            if (
+                near is None
+                and distance <= policy.near_duplicate_window
+                and near_duplicate(candidate.title_key, key, policy.similarity)
+            ):
+                near = int(item_id)
+        return near
+
+    def _apply(self, c: Connection, row: Any, values: dict[str, Any], report: IngestReport) -> bool:
+        if not values:
+            return False
+        c.execute(update(items).where(items.c.id == row["id"]).values(values))
+        report.updated += 1
+        report.categories.update(json.loads(values.get("categories", row["categories"])))
+        report.categories.update(json.loads(row["categories"]))
+        return True
+
+    def published_items(self) -> list[Item]:
+        """Every item not removed, newest first (ties broken by guid, for stable output)."""
+        query = (
+            select(items)
+            .where(items.c.removed.is_(None))
+            .order_by(items.c.published.desc(), items.c.guid)
+        )
+        with self._connect() as c:
+            rows = c.execute(query).mappings().all()
+        return [_item(row) for row in rows]
+
+    def archive_pages(self) -> dict[str, dict[int, tuple[str, ...]]]:
+        """Every feed's full archive pages: slug -> page number (from 1, oldest) -> guids."""
+        query = select(archive_pages.c.feed, archive_pages.c.page, archive_pages.c.guids)
+        pages: dict[str, dict[int, tuple[str, ...]]] = {}
+        with self._connect() as c:
+            for feed, page, guids in c.execute(query):
+                pages.setdefault(feed, {})[page] = tuple(json.loads(guids))
+        return pages
+
+    def save_archive_pages(self, pages: Mapping[str, Mapping[int, tuple[str, ...]]]) -> None:
+        """Record pages that became full; a full page is recorded once and never replaced."""
+        rows = [
+            {"feed": feed, "page": page, "guids": json.dumps(list(guids))}
+            for feed, numbered in pages.items()
+            for page, guids in numbered.items()
+        ]
+        if not rows:
+            return
+        with self._connect() as c:
+            query = select(archive_pages.c.feed, archive_pages.c.page)
+            known = {(feed, page) for feed, page in c.execute(query)}
+            fresh = [row for row in rows if (row["feed"], row["page"]) not in known]
+            if fresh:
+                c.execute(insert(archive_pages), fresh)
+
+    def count_items(self) -> int:
+        with self._connect() as c:
+            return len(c.execute(select(items.c.id)).all())
+
+    def check_integrity(self) -> str:
+        with self._connect() as c:
+            return str(c.exec_driver_sql("PRAGMA integrity_check").scalar())
+
+
+def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:
+    """What another source's copy adds to a stored item: never its guid or dates."""
+    item = candidate.item
+    values: dict[str, Any] = {}
+    if row["link"] is None and item.link:
+        values.update(link=item.link, link_key=candidate.link_key)
+    if len(item.summary) > len(row["summary"]):
+        values["summary"] = item.summary
+    categories = json.loads(row["categories"])
+    extra = [category for category in item.categories if category not in categories]
+    if extra:
+        values["categories"] = json.dumps(categories + extra)
+    if not json.loads(row["authors"]) and item.authors:
+        values["authors"] = json.dumps(list(item.authors))
+    return values
+
+
+def _edits(row: Any, candidate: Candidate) -> dict[str, Any]:
+    """What the item's own source changed since it was stored (never guid or published)."""
+    item = candidate.item
+    values: dict[str, Any] = {}
+    for column, value in [("title", item.title), ("summary", item.summary)]:
+        if value and value != row[column]:
+            values[column] = value
+    if item.link and item.link != row["link"]:
+        values.update(link=item.link, link_key=candidate.link_key)
+    if _ts(item.updated) > row["updated"]:
+        values["updated"] = _ts(item.updated)
+    return values
+
+
+def _item(row: Any) -> Item:
+    published = _dt(row["published"])
+    updated = _dt(row["updated"])
+    assert published is not None and updated is not None
+    return Item(
+        guid=row["guid"],
+        title=row["title"],
+        link=row["link"],
+        published=published,
+        updated=updated,
+        summary=row["summary"],
+        categories=tuple(json.loads(row["categories"])),
+        authors=tuple(json.loads(row["authors"])),
+        source=row["source"],
+        anchor=row["anchor"],
+    )
+
+
+def _state(row: Any) -> SourceState:
+    return SourceState(
+        name=row["name"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        last_fetch=_dt(row["last_fetch"]),
+        last_success=_dt(row["last_success"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        failures=row["failures"] or 0,
+        next_due=_dt(row["next_due"]),
+        items_seen=row["items_seen"] or 0,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+__all__ = ["IngestReport", "SourceState", "Store"]

@@ -1,0 +1,106 @@
+"""The store's tables (SQLAlchemy Core, one schema for SQLite and PostgreSQL) and
+their migrations, numbered from 1; ``meta.schema_version`` says which ran."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Dates are whole seconds since the epoch, UTC: the same in every database.
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("guid", Text, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("title_key", Text, nullable=False),
+    Column("link", Text),
+    Column("link_key", Text),
+    Column("anchor", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("categories", Text, nullable=False),  # JSON array of canonical titles
+    Column("authors", Text, nullable=False, default="[]"),  # JSON array
+    Column("source", String(100), nullable=False),  # the source that first stored it
+    Column("published", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("removed", BigInteger),  # when the operator removed it (a tombstone)
+    Index("items_link_key", "link_key"),
+    Index("items_title_key", "title_key"),
+    Index("items_published", "published"),
+)
+
+item_sources = Table(
+    "item_sources",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Index("item_sources_item", "item_id"),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", Text),
+    Column("last_fetch", BigInteger),
+    Column("last_success", BigInteger),
+    Column("last_status", Text),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_due", BigInteger),
+    Column("items_seen", Integer, nullable=False, default=0),
+)
+
+# RFC 5005 archive documents: once a page of a feed is full its members are fixed
+# here, so an item that arrives late with an old date never changes a full page.
+archive_pages = Table(
+    "archive_pages",
+    metadata,
+    Column("feed", String(100), primary_key=True),
+    Column("page", Integer, primary_key=True),
+    Column("guids", Text, nullable=False),  # JSON array, oldest first
+)
+
+
+def _v1(connection: Connection) -> None:
+    metadata.create_all(connection)
+
+
+#: Migration n brings the schema from version n-1 to n.  Append, never edit.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(connection: Connection) -> int:
+    if not connection.dialect.has_table(connection, "meta"):
+        return 0
+    value = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
+    row = value.first()
+    return int(row[0]) if row else 0

@@ -1,0 +1,194 @@
+"""End to end: `coopfeed run` on an archive, read back with feedparser and lxml."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+from feedcheck import check_atom, check_atom_rng, check_rss
+
+from coopfeed.cli import main
+
+Project = Callable[..., Path]
+SEED = Path(__file__).resolve().parents[1] / "archive" / "ilo-cooperatives.txt"
+SLUGS = {
+    "news": 8,
+    "spotlight-interviews-with-co-operators": 1,
+    "international-day-of-cooperatives": 1,
+    "all": 10,
+}
+
+
+def parse(path: Path) -> feedparser.FeedParserDict:
+    return feedparser.parse(io.BytesIO(path.read_bytes()))
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_the_seed_archive_publishes_every_category(project: Project) -> None:
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    feeds = config.parent / "feeds"
+    for slug, count in SLUGS.items():
+        for ext in ("rss", "atom"):
+            parsed = parse(feeds / f"{slug}.{ext}")
+            assert not parsed.bozo, (slug, ext, parsed.get("bozo_exception"))
+            assert len(parsed.entries) == count, (slug, ext)
+            dates = [entry.published_parsed for entry in parsed.entries]
+            assert dates == sorted(dates, reverse=True)
+            assert all(entry.id and entry.link for entry in parsed.entries)
+        assert check_rss((feeds / f"{slug}.rss").read_bytes()) == []
+        assert check_atom((feeds / f"{slug}.atom").read_bytes()) == []
+    news = parse(feeds / "news.rss")
+    first = news.entries[0]
+    assert first.title.startswith("The cooperative statistics component of the ILO project")
+    assert first.id.startswith("tag:coopfeed.example.org,2021-07-29:news/the-cooperative-statistics")
+    assert first.link.startswith("http://127.0.0.1:8080/news.html#2021-07-29-")
+    assert first.published == "Thu, 29 Jul 2021 10:00:00 +0000"  # noon in Zurich
+
+
+def test_atom_validates_against_the_rfc_4287_schema(project: Project) -> None:
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    for slug in SLUGS:
+        assert check_atom_rng((config.parent / "feeds" / f"{slug}.atom").read_bytes()) == []
+
+
+def test_every_link_has_its_anchor_on_the_html_page(project: Project) -> None:
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    feeds = config.parent / "feeds"
+    for entry in parse(feeds / "all.rss").entries:
+        page, _, anchor = entry.link.removeprefix("http://127.0.0.1:8080/").partition("#")
+        html = lxml.html.fromstring((feeds / page).read_bytes())
+        [element] = html.xpath(f'//*[@id="{anchor}"]')
+        assert entry.title in element.text_content()
+
+
+def test_a_second_run_changes_no_file(project: Project) -> None:
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    before = snapshot(config.parent / "feeds")
+    assert main(["run", "-c", str(config), "--all"]) == 0
+    assert snapshot(config.parent / "feeds") == before
+
+
+def renumber(entries: list[str]) -> str:
+    blocks = [re.sub(r"^\s*\d+\.", f"  {i}.", block, count=1) for i, block in enumerate(entries, 1)]
+    return "News, stories and statements on cooperatives\n\n" + "\n".join(blocks)
+
+
+def seed_entries() -> list[str]:
+    text = SEED.read_text(encoding="utf-8")
+    return re.split(r"(?m)^(?=\s*\d+\.\s)", text)[1:]
+
+
+def test_when_the_listing_moves_on_no_guid_changes_and_nothing_disappears(project: Project) -> None:
+    entries = seed_entries()
+    config = project(archive=renumber(entries))
+    assert main(["run", "-c", str(config)]) == 0
+    before = {e.id: (e.link, e.published) for e in parse(config.parent / "feeds/all.rss").entries}
+    fresh = ("  1. News\n\n    A new story on top of the listing\n\n    2 August 2021\n\n"
+             "    Something happened.\n\n")
+    listing = config.parent / "archive" / "listing.txt"
+    listing.write_text(renumber([fresh, *entries[:-2]]), encoding="utf-8")  # the oldest fall off
+    assert main(["run", "-c", str(config)]) == 0
+    after = {e.id: (e.link, e.published) for e in parse(config.parent / "feeds/all.rss").entries}
+    assert len(after) == 11
+    assert {guid: after[guid] for guid in before} == before
+    assert parse(config.parent / "feeds/all.rss").entries[0].title == "A new story on top of the listing"
+
+
+MESSY = (
+    "\ufeffNews, stories and statements on cooperatives\r\n\r\n"
+    "  1. News\r\n\r\n    The first\u00a0story,\twrapped\r\n    over two lines\r\n\r\n"
+    "    3 Aug 2021\r\n\r\n    Summary\u00a0one.\r\n\r\n"
+    "  2. News\r\n\r\n    Statement for the day - 3 July 2021\r\n\r\n    02 AUGUST 2021\r\n\r\n"
+    "  3. News\r\n\r\n    An entry without a date\r\n\r\n    Its summary.\r\n\r\n"
+    "  4. News\r\n\r\n    An impossible date\r\n\r\n    30 Feb 2021\r\n\r\n"
+    "  5. News\r\n\r\n    A bell\x07 in the title\r\n\r\n    1 Aug 2021\r\n\r\n"
+    "News, stories and statements on cooperatives\r\n\r\n"
+    "  1. News\r\n\r\n    The first story, wrapped over two lines\r\n\r\n    03 August 2021\r\n\r\n"
+)
+
+
+def test_a_messy_archive_publishes_every_readable_entry_once(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(archive=MESSY)
+    assert main(["run", "-c", str(config)]) == 0
+    titles = [e.title for e in parse(config.parent / "feeds/news.atom").entries]
+    assert titles == [
+        "The first story, wrapped over two lines",
+        "Statement for the day - 3 July 2021",
+        "A bell in the title",
+    ]
+    err = capsys.readouterr().err
+    assert re.search(r"archive/listing\.txt:18: skipped entry: no date", err), err
+    assert re.search(r"archive/listing\.txt:24: skipped entry: impossible date", err), err
+    assert check_rss((config.parent / "feeds/news.rss").read_bytes()) == []
+
+
+def test_items_per_feed_keeps_the_newest(project: Project) -> None:
+    config = project(extra_site="items_per_feed = 3")
+    assert main(["run", "-c", str(config)]) == 0
+    entries = parse(config.parent / "feeds/news.rss").entries
+    assert [e.published_parsed[:3] for e in entries] == [(2021, 7, 29), (2021, 7, 28), (2021, 7, 15)]
+    page = lxml.html.fromstring((config.parent / "feeds/news.html").read_bytes())
+    assert len(page.xpath("//*[starts-with(@id, '2021-')]")) == 8
+
+
+def test_configuration_errors_exit_2_before_any_work(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(extra_site="items_per_feed = 'many'")
+    assert main(["run", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"coopfeed: error: {config}: [site.items_per_feed]: expected an integer, "
+                   "got a string 'many'\n")
+    assert not (config.parent / "feeds").exists()
+    assert not (config.parent / "coopfeed.sqlite3").exists()
+
+
+def test_check_says_ok(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project()
+    assert main(["check", "-c", str(config)]) == 0
+    assert "ok, 1 sources" in capsys.readouterr().out
+
+
+def test_status_after_a_run(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project()
+    assert main(["status", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == "ilo-cooperatives: never fetched\n"
+    main(["run", "-c", str(config)])
+    assert main(["status", "-c", str(config)]) == 0
+    assert re.match(r"ilo-cooperatives: last fetch (\S+ \S+), ok, 10 items, next due \S+ \S+\n",
+                    capsys.readouterr().out)
+
+
+def test_a_source_whose_files_are_not_text_fails_alone(project: Project) -> None:
+    config = project()
+    (config.parent / "archive" / "broken.txt").write_bytes(b"\x00\xff\xfe binary")
+    assert main(["run", "-c", str(config)]) == 1
+    assert len(parse(config.parent / "feeds/all.rss").entries) == 10
+
+
+def test_the_console_script_runs_without_a_traceback(project: Project) -> None:
+    config = project(extra_site="description = 3")
+    result = subprocess.run([sys.executable, "-m", "coopfeed", "run", "-c", str(config)],
+                            capture_output=True, text=True, env={**os.environ}, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"coopfeed: error: {config}: [site.description]: expected a string, got an integer 3\n"
+    )

@@ -1,0 +1,183 @@
+"""The SQLite store: migrations, one transaction per source, merging, locks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from coopfeed.exceptions import LockError, StoreError
+from coopfeed.identity import Candidate, archive_candidate, feed_candidate
+from coopfeed.normalize import Normalized
+from coopfeed.store import SourceState, Store
+from coopfeed.store.schema import SCHEMA_VERSION
+
+NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
+
+
+def archive(title: str, summary: str = "", day: date = date(2021, 7, 3)) -> Candidate:
+    published = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=10)
+    return archive_candidate(
+        Normalized(
+            "ilo", "f:1", None, title, None, summary, published, published, ("News",), (), day
+        ),
+        "a.org",
+    )
+
+
+def remote(
+    title: str,
+    *,
+    key: str,
+    link: str | None = None,
+    summary: str = "",
+    source: str = "ica",
+    category: str = "Energy",
+    published: datetime = datetime(2021, 7, 3, 15, tzinfo=UTC),
+) -> Candidate:
+    return feed_candidate(
+        Normalized(
+            source,
+            "u",
+            key,
+            title,
+            link,
+            summary,
+            published,
+            published,
+            (category,),
+            ("Ann",),
+            None,
+        ),
+        "a.org",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(str(tmp_path / "db" / "coop.sqlite3"))
+
+
+def test_new_store_is_migrated_and_in_wal_mode(store: Store) -> None:
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT value FROM meta WHERE key='schema_version'")).scalar() == str(
+            SCHEMA_VERSION
+        )
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert store.check_integrity() == "ok"
+
+
+def test_reingesting_the_same_items_changes_nothing(store: Store) -> None:
+    first = store.ingest("ilo", [archive("A"), archive("B")], NOW)
+    assert (first.new, first.categories) == (2, {"News"})
+    again = store.ingest("ilo", [archive("A"), archive("B")], NOW + timedelta(hours=1))
+    assert (again.new, again.updated, again.unchanged, again.changed) == (0, 0, 2, False)
+    assert [i.title for i in store.published_items()] == ["A", "B"]
+
+
+def test_the_same_story_twice_in_one_batch_is_one_item(store: Store) -> None:
+    report = store.ingest("ilo", [archive("Jordan launches"), archive("jordan  LAUNCHES")], NOW)
+    assert report.new == 1 and report.unchanged == 1
+    assert len(store.published_items()) == 1
+
+
+def test_a_story_from_another_source_merges_and_keeps_first_guid_and_date(store: Store) -> None:
+    store.ingest("ilo", [archive("Jordan launches strategy", "<p>short</p>")], NOW)
+    first = store.published_items()[0]
+    report = store.ingest(
+        "ica",
+        [
+            remote(
+                "JORDAN launches  strategy",
+                key="https://ica.example/1",
+                link="https://ica.example/1",
+                summary="<p>a much longer summary</p>",
+            )
+        ],
+        NOW,
+    )
+    assert (report.new, report.merged) == (0, 1)
+    [merged] = store.published_items()
+    assert merged.guid == first.guid and merged.published == first.published
+    assert merged.link == "https://ica.example/1"
+    assert merged.summary == "<p>a much longer summary</p>"
+    assert merged.categories == ("News", "Energy") and merged.authors == ("Ann",)
+
+
+def test_titles_match_only_within_a_day(store: Store) -> None:
+    store.ingest("ilo", [archive("Annual report")], NOW)
+    later = datetime(2022, 7, 3, tzinfo=UTC)
+    report = store.ingest("ica", [remote("Annual report", key="x1", published=later)], NOW)
+    assert report.new == 1
+
+
+def test_matching_by_canonical_link(store: Store) -> None:
+    store.ingest(
+        "ica", [remote("One", key="k1", link="https://coop.example/a?utm_source=rss")], NOW
+    )
+    report = store.ingest(
+        "euc", [remote("Other words", key="z", link="HTTPS://coop.example/a", source="euc")], NOW
+    )
+    assert report.merged == 1 and len(store.published_items()) == 1
+
+
+def test_own_source_edits_update_but_never_guid_or_published(store: Store) -> None:
+    store.ingest("ica", [remote("Title", key="k1", summary="<p>a</p>")], NOW)
+    before = store.published_items()[0]
+    edited = remote(
+        "Title, edited",
+        key="k1",
+        summary="<p>b</p>",
+        published=before.published + timedelta(days=3),
+    )
+    report = store.ingest("ica", [edited], NOW + timedelta(days=3))
+    assert report.updated == 1
+    after = store.published_items()[0]
+    assert (after.guid, after.published) == (before.guid, before.published)
+    assert (after.title, after.summary) == ("Title, edited", "<p>b</p>")
+
+
+def test_source_state_round_trips(store: Store) -> None:
+    state = SourceState(
+        "ica",
+        etag='"x"',
+        last_modified="Sat, 28 Nov 2026 10:00:00 GMT",
+        last_fetch=NOW,
+        failures=2,
+        last_error="timed out",
+        next_due=NOW,
+    )
+    store.save_source_state(state)
+    assert store.source_state("ica") == state
+    assert store.source_state("unknown") == SourceState("unknown")
+    store.save_source_state(SourceState("ica", failures=0))
+    assert store.source_states()["ica"].failures == 0
+
+
+def test_a_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
+    path = str(tmp_path / "coop.sqlite3")
+    one, two = Store.open(path), Store.open(path)
+    with one.lock(), pytest.raises(LockError, match="another coopfeed process holds the lock"):
+        with two.lock(wait=0.1):
+            pass
+    with two.lock():
+        pass
+
+
+def test_a_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "coop.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"coop\.sqlite3: file is not a database"):
+        Store.open(str(path))
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "coop.sqlite3")
+    store = Store.open(path)
+    with store.engine.begin() as c:
+        c.execute(text("UPDATE meta SET value='999' WHERE key='schema_version'"))
+    store.close()
+    with pytest.raises(StoreError, match="schema version 999, newer than this coopfeed"):
+        Store.open(path)
