@@ -31,7 +31,10 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelname.lower()
         prefix = "coopfeed: " if level == "info" else f"coopfeed: {level}: "
-        return prefix + record.getMessage()
+        text = prefix + record.getMessage()
+        if record.exc_info:  # a bug, not a user's mistake: keep its traceback
+            text += "\n" + self.formatException(record.exc_info)
+        return text
 
 
 def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["httpserver"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "archive" / "ilo-cooperatives.txt"
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
-def config_text(extra_site: str = "", sources: str | None = None) -> str:
+def config_text(extra_site: str = "", sources: str | None = None, tables: str = "") -> str:
     if sources is None:
         sources = """
 [[sources]]
@@ -29,7 +31,7 @@ title = "Cooperative news"
 base_url = "http://127.0.0.1:8080/"
 tag_authority = "coopfeed.example.org"
 {extra_site}
-
+{tables}
 [categories]
 "Press release" = "News"
 {sources}
@@ -40,7 +42,12 @@ tag_authority = "coopfeed.example.org"
 def project(tmp_path: Path) -> Callable[..., Path]:
     """Make a project folder holding config.toml and archive/; returns the config path."""
 
-    def make(extra_site: str = "", sources: str | None = None, archive: str | None = None) -> Path:
+    def make(
+        extra_site: str = "",
+        sources: str | None = None,
+        archive: str | None = None,
+        tables: str = "",
+    ) -> Path:
         (tmp_path / "archive").mkdir(exist_ok=True)
         target = tmp_path / "archive" / "listing.txt"
         if archive is None:
@@ -48,7 +55,7 @@ def project(tmp_path: Path) -> Callable[..., Path]:
         else:
             target.write_text(archive, encoding="utf-8")
         path = tmp_path / "config.toml"
-        path.write_text(config_text(extra_site, sources), encoding="utf-8")
+        path.write_text(config_text(extra_site, sources, tables), encoding="utf-8")
         return path
 
     return make

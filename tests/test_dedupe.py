@@ -10,8 +10,12 @@ from coopfeed.identity import title_key
 
 
 def test_small_edits_are_near_duplicates() -> None:
-    a = title_key("Jordan launches national strategy for the cooperative movement, with ILO support")
-    b = title_key("Jordan launches national strategy for the co-operative movement with ILO support")
+    a = title_key(
+        "Jordan launches national strategy for the cooperative movement, with ILO support"
+    )
+    b = title_key(
+        "Jordan launches national strategy for the co-operative movement with ILO support"
+    )
     assert near_duplicate(a, b, 0.85)
 
 

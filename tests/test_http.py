@@ -22,8 +22,6 @@ from coopfeed.sources.http import (
     fetch_all,
 )
 
-pytest_plugins = ["httpserver"]
-
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RSS2 = (FEEDS / "rss2.xml").read_bytes()
 

@@ -15,7 +15,7 @@ from coopfeed.identity import (
     title_key,
 )
 from coopfeed.normalize import Normalized
-from coopfeed.slug import RESERVED, category_slug, slugify
+from coopfeed.slug import RESERVED, category_slug
 
 
 def item(

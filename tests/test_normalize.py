@@ -7,14 +7,24 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coopfeed.normalize import Limits, clean_text, normalize, plain_text, sanitize_html
+from coopfeed.normalize import (
+    Limits,
+    Normalized,
+    clean_text,
+    normalize,
+    plain_text,
+    sanitize_html,
+)
 from coopfeed.types import RawItem
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-XML_FORBIDDEN = set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0xFFFE, 0xFFFF}
+XML_FORBIDDEN = set(range(0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)) | {0xFFFE, 0xFFFF}
 
 
-def norm(raw: RawItem, tz: str = "UTC", limits: Limits = Limits()):  # type: ignore[no-untyped-def]
+DEFAULT_LIMITS = Limits()
+
+
+def norm(raw: RawItem, tz: str = "UTC", limits: Limits = DEFAULT_LIMITS) -> Normalized | None:
     return normalize(
         raw,
         now=NOW,

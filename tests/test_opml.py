@@ -35,7 +35,7 @@ def test_import_appends_new_feeds_and_keeps_the_file_valid(
     assert capsys.readouterr().out.splitlines() == [
         "added rescoop-news: https://rescoop.example/feed.xml",
         "added rescoop-news-2: https://other.example/rss",
-        'added ica-news: https://ica.example/news.rss',
+        "added ica-news: https://ica.example/news.rss",
     ]
     assert config.read_text(encoding="utf-8").startswith(before)
     loaded = load_config(config)

@@ -52,7 +52,9 @@ def test_the_seed_archive_publishes_every_category(project: Project) -> None:
     news = parse(feeds / "news.rss")
     first = news.entries[0]
     assert first.title.startswith("The cooperative statistics component of the ILO project")
-    assert first.id.startswith("tag:coopfeed.example.org,2021-07-29:news/the-cooperative-statistics")
+    assert first.id.startswith(
+        "tag:coopfeed.example.org,2021-07-29:news/the-cooperative-statistics"
+    )
     assert first.link.startswith("http://127.0.0.1:8080/news.html#2021-07-29-")
     assert first.published == "Thu, 29 Jul 2021 10:00:00 +0000"  # noon in Zurich
 
@@ -98,15 +100,20 @@ def test_when_the_listing_moves_on_no_guid_changes_and_nothing_disappears(projec
     config = project(archive=renumber(entries))
     assert main(["run", "-c", str(config)]) == 0
     before = {e.id: (e.link, e.published) for e in parse(config.parent / "feeds/all.rss").entries}
-    fresh = ("  1. News\n\n    A new story on top of the listing\n\n    2 August 2021\n\n"
-             "    Something happened.\n\n")
+    fresh = (
+        "  1. News\n\n    A new story on top of the listing\n\n    2 August 2021\n\n"
+        "    Something happened.\n\n"
+    )
     listing = config.parent / "archive" / "listing.txt"
     listing.write_text(renumber([fresh, *entries[:-2]]), encoding="utf-8")  # the oldest fall off
     assert main(["run", "-c", str(config)]) == 0
     after = {e.id: (e.link, e.published) for e in parse(config.parent / "feeds/all.rss").entries}
     assert len(after) == 11
     assert {guid: after[guid] for guid in before} == before
-    assert parse(config.parent / "feeds/all.rss").entries[0].title == "A new story on top of the listing"
+    assert (
+        parse(config.parent / "feeds/all.rss").entries[0].title
+        == "A new story on top of the listing"
+    )
 
 
 MESSY = (
@@ -143,7 +150,11 @@ def test_items_per_feed_keeps_the_newest(project: Project) -> None:
     config = project(extra_site="items_per_feed = 3")
     assert main(["run", "-c", str(config)]) == 0
     entries = parse(config.parent / "feeds/news.rss").entries
-    assert [e.published_parsed[:3] for e in entries] == [(2021, 7, 29), (2021, 7, 28), (2021, 7, 15)]
+    assert [e.published_parsed[:3] for e in entries] == [
+        (2021, 7, 29),
+        (2021, 7, 28),
+        (2021, 7, 15),
+    ]
     page = lxml.html.fromstring((config.parent / "feeds/news.html").read_bytes())
     assert len(page.xpath("//*[starts-with(@id, '2021-')]")) == 8
 
@@ -154,8 +165,10 @@ def test_configuration_errors_exit_2_before_any_work(
     config = project(extra_site="items_per_feed = 'many'")
     assert main(["run", "-c", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err == (f"coopfeed: error: {config}: [site.items_per_feed]: expected an integer, "
-                   "got a string 'many'\n")
+    assert err == (
+        f"coopfeed: error: {config}: [site.items_per_feed]: expected an integer, "
+        "got a string 'many'\n"
+    )
     assert not (config.parent / "feeds").exists()
     assert not (config.parent / "coopfeed.sqlite3").exists()
 
@@ -172,8 +185,10 @@ def test_status_after_a_run(project: Project, capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out == "ilo-cooperatives: never fetched\n"
     main(["run", "-c", str(config)])
     assert main(["status", "-c", str(config)]) == 0
-    assert re.match(r"ilo-cooperatives: last fetch (\S+ \S+), ok, 10 items, next due \S+ \S+\n",
-                    capsys.readouterr().out)
+    assert re.match(
+        r"ilo-cooperatives: last fetch (\S+ \S+), ok, 10 items, next due \S+ \S+\n",
+        capsys.readouterr().out,
+    )
 
 
 def test_a_source_whose_files_are_not_text_fails_alone(project: Project) -> None:
@@ -185,8 +200,13 @@ def test_a_source_whose_files_are_not_text_fails_alone(project: Project) -> None
 
 def test_the_console_script_runs_without_a_traceback(project: Project) -> None:
     config = project(extra_site="description = 3")
-    result = subprocess.run([sys.executable, "-m", "coopfeed", "run", "-c", str(config)],
-                            capture_output=True, text=True, env={**os.environ}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "coopfeed", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr == (

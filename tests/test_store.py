@@ -181,3 +181,41 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="schema version 999, newer than this coopfeed"):
         Store.open(path)
+
+
+def test_near_duplicate_titles_from_another_source_merge(store: Store) -> None:
+    store.ingest(
+        "ilo", [archive("Jordan launches national strategy for the cooperative movement")], NOW
+    )
+    close = remote(
+        "Jordan launches national strategy for the co-operative movement!",
+        key="k9",
+        published=datetime(2021, 7, 5, 9, tzinfo=UTC),
+    )
+    assert store.ingest("ica", [close], NOW).merged == 1
+    far = remote(
+        "Jordan launches national strategy for the co-operative movement!",
+        key="k10",
+        source="euc",
+        published=datetime(2021, 7, 20, 9, tzinfo=UTC),
+    )
+    assert store.ingest("euc", [far], NOW).new == 1
+
+
+def test_similar_titles_within_one_source_stay_apart(store: Store) -> None:
+    report = store.ingest(
+        "ica", [remote("Weekly digest 12", key="a"), remote("Weekly digest 12", key="b")], NOW
+    )
+    assert report.new == 2
+
+
+def test_a_threshold_of_one_turns_near_duplicates_off(store: Store) -> None:
+    from coopfeed.dedupe import MatchPolicy
+
+    store.ingest("ilo", [archive("Jordan launches national strategy")], NOW)
+    close = remote("Jordan launches national strategy!!", key="k9")
+    assert (
+        store.ingest("ica", [close], NOW, MatchPolicy(similarity=1.0)).merged == 1
+    )  # same title key
+    other = remote("Jordan launches a national strategy", key="k10", source="euc")
+    assert store.ingest("euc", [other], NOW, MatchPolicy(similarity=1.0)).new == 1

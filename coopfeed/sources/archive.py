@@ -25,11 +25,14 @@ BLANK, TEXT, HEADER, DATE, URL = range(5)
 #: become spaces everywhere; other Unicode whitespace is stripped around a line and
 #: separates the parts of a header or date, and is left inside titles and summaries.
 _ODD_SPACES = "\t\v\f\u00a0\u202f\ufeff"
+_LONE_CR = re.compile("\r(?!\n)")
 _RUN_OF_SPACES = re.compile("  +")
 _PARAGRAPH_BREAK = re.compile("\n\n+")
 _GLOB_MAGIC = re.compile("[*?[]")
 #: A header after a blank line may skip this many numbers (entries lost in copying).
 _MAX_GAP = 10
+#: A heading of more lines than this is matched in one pass over the listing.
+_FEW = 4
 #: No date line is longer ("September 30th, 2021." has 21 characters).
 _LONGEST_DATE = 40
 
@@ -126,7 +129,7 @@ def read_archive(source: str, path: str, base_dir: Path) -> SourceResult:
 
 def _split_lines(text: str) -> list[str]:
     """Text -> lines without their line ends, stripped, tabs and no-break spaces made spaces."""
-    if "\r" in text:
+    if "\r" in text and _LONE_CR.search(text):  # a CR of a CRLF goes with the stripping
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     for char in _ODD_SPACES:  # faster than a regex or translate when (as usual) none occur
         if char in text:
@@ -168,6 +171,15 @@ def _parse_date(line: str) -> date | None:
         return None
 
 
+def _positions(lines: list[str], line: str, start: int) -> list[int]:
+    """Where ``line`` occurs in ``lines`` after index ``start``."""
+    found: list[int] = []
+    with contextlib.suppress(ValueError):
+        while True:
+            found.append(lines.index(line, found[-1] + 1 if found else start + 1))
+    return found
+
+
 def _tidy(text: str) -> str:
     """Runs of spaces inside a line made one."""
     return _RUN_OF_SPACES.sub(" ", text) if "  " in text else text
@@ -181,10 +193,11 @@ class _Listing:
 
     Which header-like lines start an entry (rather than being a title or summary
     line such as "2021. A year of growth"): one where the current entry still needs
-    its title and whose next non-blank line is a date is a title; any other starts
-    an entry when it follows a blank line and continues the numbering (skipping at
-    most ``_MAX_GAP`` numbers), or when a date line follows it before the next
-    header-like line and it follows a blank line or the previous header's number.
+    its title and whose next line (blank and URL lines aside) is a date is a title;
+    any other starts an entry when it follows a blank line and continues the
+    numbering (skipping at most ``_MAX_GAP`` numbers), or when a date line follows
+    it before the next header-like line and it follows a blank line or the previous
+    header's number.
     Lines before the first entry are the page's heading; where the same lines recur
     (pages pasted together) they count as blank lines.
     """
@@ -218,9 +231,12 @@ class _Listing:
         """Blank out the lines after ``first`` that repeat a text line before it."""
         lines, kinds = self.lines, self.kinds
         heading = {lines[i] for i in range(first) if kinds[i] == TEXT}
-        if heading:
-            for index in [i for i in range(first, len(lines)) if lines[i] in heading]:
-                lines[index], kinds[index] = "", BLANK
+        if len(heading) > _FEW:  # a long preamble: one pass over the lines
+            repeats = [i for i in range(first, len(lines)) if lines[i] in heading]
+        else:  # a heading line or two: list.index is faster than any loop
+            repeats = [i for line in heading for i in _positions(lines, line, first)]
+        for index in repeats:
+            lines[index], kinds[index] = "", BLANK
 
     def _starts_entry(self, index: int, content: int, step: int) -> bool:
         if content >= index and self.kinds[self._next_line(index, (BLANK, URL))] == DATE:

@@ -18,10 +18,13 @@ Choices an operator sees:
 - A document that is not well-formed but still readable gives its complete entries
   and a warning; a truncated last entry is dropped.
 - ``RawItem.key`` is the entry's guid as written, never resolved against the feed's
-  URL: a guid such as "dup" stays "dup" when the feed moves.
+  URL: a guid such as "dup" stays "dup" when the feed moves.  A guid that is no
+  http(s) URL never becomes the link (feedparser would make "12345" one).
+- Repeated guids within one document are all returned, with one warning.
 - Impossible dates (rolled over by feedparser, negative or week-numbered years, bare
   epoch digits, offsets beyond 14 hours) become None, so the item takes the time it
-  was first seen.
+  was first seen; a date without a time of day ("2024-01-03") becomes
+  ``published_date``, which normalize places at the source's time of day.
 """
 
 from __future__ import annotations
@@ -450,7 +453,7 @@ def _link(entry: dict[str, Any], key: str | None, url: str) -> str | None:
     if dict.get(entry, "guidislink") and link == dict.get(entry, "id"):
         # An RSS guid without isPermaLink="false" is taken for the link by feedparser;
         # a guid such as "12345" is no URL, so it gives no link.
-        return link if key and key.startswith(("http://", "https://")) else None
+        return link if key and key.lower().startswith(("http://", "https://")) else None
     return _absolute(link, url)
 
 
