@@ -80,6 +80,13 @@ def refresh(
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
     transaction per source."""
+    return store_fetched(config, store, fetch_sources(config, store, due, now), now)
+
+
+def fetch_sources(
+    config: Config, store: Store, due: Sequence[SourceConfig], now: datetime
+) -> list[tuple[SourceConfig, Fetched]]:
+    """Fetch and parse the given sources; writes nothing, so it needs no lock."""
     states = {source.name: store.source_state(source.name) for source in due}
     feeds = [source for source in due if source.type == "feed"]
     requests = [
@@ -92,15 +99,27 @@ def refresh(
             fetch_all(requests, config.fetch, base_dir=config.base_dir, now=now) if feeds else []
         )
     }
-    outcomes = []
+    fetched = []
     for source in due:
-        state = states[source.name]
         if source.type == "archive":
-            fetched = Fetched(read_archive(source.name, source.path, config.base_dir), "ok")
+            result = read_archive(source.name, source.path, config.base_dir)
+            fetched.append((source, Fetched(result, "ok")))
         else:
-            fetched = read_feed(source, responses[source.name], state)
-        outcomes.append(update_source(config, store, source, state, fetched, now))
-    return tuple(outcomes)
+            fetched.append((source, read_feed(source, responses[source.name], states[source.name])))
+    return fetched
+
+
+def store_fetched(
+    config: Config,
+    store: Store,
+    fetched: Sequence[tuple[SourceConfig, Fetched]],
+    now: datetime,
+) -> tuple[SourceOutcome, ...]:
+    """Store what each source gave, one transaction per source (under the store's lock)."""
+    return tuple(
+        update_source(config, store, source, store.source_state(source.name), result, now)
+        for source, result in fetched
+    )
 
 
 def publish_all(config: Config, store: Store) -> PublishReport:

@@ -1,5 +1,5 @@
 """When ``coopfeed serve`` refreshes and publishes: a Config and a Store in, APScheduler
-jobs out that call :func:`coopfeed.pipeline.refresh` and :func:`coopfeed.pipeline.publish_all`.
+jobs out that call :func:`coopfeed.pipeline.fetch_sources`, ``store_fetched`` and ``publish_all``.
 
 The jobs decide only *when*; what happens is the pipeline's business:
 
@@ -11,7 +11,7 @@ The jobs decide only *when*; what happens is the pipeline's business:
 - a refresh that changed something requests a publish; requests that come while one is
   pending share it, so sources that finish together are published once;
 - every job holds the store's lock (the one ``coopfeed run`` takes) only while it
-  refreshes (fetch included: ``refresh`` fetches and stores in one call) or publishes,
+  stores what it fetched (fetching needs no lock) or publishes,
   and waits for it in short slices so stopping never waits on it.
 
 :meth:`Scheduler.reload_from_file` rebuilds the jobs from the configuration file (on
@@ -41,7 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from coopfeed.config import Config, SourceConfig, load_config
 from coopfeed.exceptions import ConfigError, CoopfeedError, LockError
-from coopfeed.pipeline import DEFAULT_INTERVAL, publish_all, refresh
+from coopfeed.pipeline import DEFAULT_INTERVAL, fetch_sources, publish_all, store_fetched
 from coopfeed.store import SourceState, Store
 
 log = logging.getLogger(__name__)
@@ -249,9 +249,11 @@ class Scheduler:
             except KeyError:  # removed by a reload since the job fired
                 return
             try:
+                now = datetime.now(UTC)
+                fetched = fetch_sources(config, self._store, [source], now)  # needs no lock
                 with ExitStack() as held:
                     self._take_lock(held)
-                    outcomes = refresh(config, self._store, [source], datetime.now(UTC))
+                    outcomes = store_fetched(config, self._store, fetched, now)
                 state = self._store.source_state(name)
             except _Stopping:
                 return

@@ -144,3 +144,28 @@ def test_bad_durations(text: object) -> None:
 def test_design_example_timezone_is_accepted(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ARCHIVE + 'timezone = "Europe/Geneva"\n'))
     assert config.sources[0].timezone == "Europe/Zurich"
+
+
+def test_the_readme_configuration_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, block))
+    assert [s.name for s in config.sources] == ["ilo-cooperatives", "example-feed"]
+    assert config.fetch.max_body_size == 20 * 2**20 and config.fetch.per_host == 2
+    assert config.matching.similarity == 0.85 and config.matching.near_duplicate_window == 3 * 86400
+    assert config.limits.title == 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[fetch]\nmax_body_size = 'big'\n", "[fetch.max_body_size]: expected a size such as"),
+        ("[fetch]\nconcurrency = 0\n", "[fetch.concurrency]: expected an integer of at least 1"),
+        ("[fetch]\ndeadline = '-3s'\n", "[fetch.deadline]: expected a duration"),
+        ("[fetch]\nretries = 3\n", "[fetch.retries]: unknown key"),
+        ("[dedupe]\nsimilarity = 1.5\n", "[dedupe.similarity]: expected a number above 0"),
+        ("[limits]\ntitle = 2\n", "[limits.title]: expected an integer of at least 10"),
+    ],
+)
+def test_fetch_dedupe_and_limit_mistakes(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(tmp_path, text)

@@ -381,6 +381,15 @@ def test_a_few_small_entities_are_still_expanded() -> None:
     assert result.warnings == ()
 
 
+def test_an_article_about_entities_is_left_alone() -> None:
+    article = '<![CDATA[<p>Never write <!ENTITY xxe SYSTEM "file:///etc/passwd"> in a feed.</p>]]>'
+    body = f'<rss version="2.0"><channel><item><title>XXE explained</title><guid>x</guid>'
+    body += f"<description>{article}</description></item></channel></rss>"
+    result = parse(body.encode())
+    assert result.warnings == ()
+    assert [item.summary for item in result.items] == [article[9:-3]]
+
+
 @pytest.mark.parametrize(
     "reference",
     ["&#xD800;", "&#xDFFF;", "&#55296;", "&#x110000;", "&#xFFFFFFFF;", "&#99999999999999999999;"],

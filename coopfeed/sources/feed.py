@@ -161,7 +161,7 @@ def _parse(body: bytes, headers: Mapping[str, str], warnings: list[str]) -> tupl
         warnings.append(problem)
     if not data.strip():
         raise _NotAFeed("empty body")
-    if b"<!ENTITY" in data:
+    if b"<!ENTITY" in data and b"<!DOCTYPE" in data:  # declarations act only in a DTD
         data = _defuse_entities(data, warnings)
     if b"&#" in data:
         data = _BIG_CHARREF.sub(_charref, data)
@@ -244,9 +244,8 @@ def _utf8_or_nearly(body: bytes, declared: list[str]) -> tuple[bytes, str | None
     bad = text.count("\ufffd")
     well_formed = len(text) - len(text.encode("ascii", "ignore")) - bad
     if well_formed > bad:
-        return text.lstrip().encode(
-            "utf-8"
-        ), f"{bad} invalid UTF-8 sequence(s) replaced with U+FFFD"
+        note = f"{bad} invalid UTF-8 sequence(s) replaced with U+FFFD"
+        return text.lstrip().encode("utf-8"), note
     for encoding in [*declared, "latin-1"]:
         for codec in ("cp1252", "latin-1") if encoding in _WEAK_CODECS else (encoding,):
             try:
@@ -254,8 +253,8 @@ def _utf8_or_nearly(body: bytes, declared: list[str]) -> tuple[bytes, str | None
             except (UnicodeDecodeError, LookupError):
                 continue
             name = "windows-1252" if codec == "cp1252" else codec
-            problem = None if encoding in declared else f"not valid UTF-8; read as {name}"
-            return text.lstrip().encode("utf-8", "replace"), problem
+            wrong = None if encoding in declared else f"not valid UTF-8; read as {name}"
+            return text.lstrip().encode("utf-8", "replace"), wrong
     raise AssertionError("unreachable: latin-1 decodes every byte")
 
 
