@@ -8,6 +8,7 @@ the output failed, 2 usage or configuration errors.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -16,12 +17,13 @@ from pathlib import Path
 
 from coopfeed import __version__
 from coopfeed.config import Config, config_path, load_config
+from coopfeed.doctor import diagnose, published_files
 from coopfeed.exceptions import ConfigError, CoopfeedError, PublishError
 from coopfeed.opml import import_opml
-from coopfeed.pipeline import RunReport, build_feeds, run_once
+from coopfeed.pipeline import RunReport, build_feeds, publish_all, run_once
 from coopfeed.publish import render_opml, write_if_changed
 from coopfeed.serve import JsonFormatter, add_serve_arguments, cmd_serve
-from coopfeed.store import SourceState, Store
+from coopfeed.store import SourceState, Store, StoredItem
 
 OK, FAILED, USAGE = 0, 1, 2
 log = logging.getLogger("coopfeed")
@@ -93,6 +95,29 @@ def _parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="run the scheduler and serve the feeds over HTTP"
     )
     add_serve_arguments(serve)
+    for name, text in [
+        ("remove", "remove an item from every feed, for good (a tombstone)"),
+        ("restore", "undo remove"),
+    ]:
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument(
+            "reference", metavar="GUID|URL", help="the item's guid, its link, or its published link"
+        )
+        command.add_argument(
+            "--wait",
+            type=float,
+            default=60,
+            metavar="SECONDS",
+            help="how long to wait for another run's lock (default 60)",
+        )
+    listing = commands.add_parser("items", parents=[common], help="list stored items")
+    listing.add_argument("--category", help="only items published in this category")
+    listing.add_argument("--source", help="only items that came from this source")
+    listing.add_argument("--text", help="only items whose title or summary holds this")
+    listing.add_argument("--removed", action="store_true", help="only removed items")
+    listing.add_argument("--limit", type=int, default=None, metavar="N")
+    listing.add_argument("--json", action="store_true", help="one JSON array, for scripts")
+    commands.add_parser("doctor", parents=[common], help="report what looks wrong")
     opml = commands.add_parser("opml", help="import or export OPML subscription lists")
     opml_commands = opml.add_subparsers(dest="opml_command", metavar="ACTION", required=True)
     opml_import = opml_commands.add_parser(
@@ -117,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": cmd_status,
         "serve": cmd_serve,
         "opml": cmd_opml,
+        "remove": cmd_remove,
+        "restore": cmd_remove,
+        "items": cmd_items,
+        "doctor": cmd_doctor,
     }
     try:
         config = load_config(config_path(args.config))
@@ -190,6 +219,90 @@ def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}Z"
 
 
+def cmd_remove(args: argparse.Namespace, config: Config) -> int:
+    """remove/restore: mark the referenced items, then publish right away."""
+    removing = args.command == "remove"
+    store = Store.open(config.database)
+    try:
+        with store.lock(wait=args.wait):
+            found = store.find_items(args.reference)
+            if not found:
+                log.error("no stored item has the guid or link %s", args.reference)
+                return FAILED
+            now = datetime.now(UTC)
+            store.set_removed([stored.item.guid for stored in found], now if removing else None)
+            publish_all(config, store, now)
+    finally:
+        store.close()
+    for stored in found:
+        print(f"{'removed' if removing else 'restored'}: {stored.item.guid} {stored.item.title}")
+    return OK
+
+
+def cmd_items(args: argparse.Namespace, config: Config) -> int:
+    store = Store.open(config.database)
+    try:
+        found = store.list_items(
+            source=args.source, text=args.text, removed=True if args.removed else None
+        )
+    finally:
+        store.close()
+    rows = []
+    for stored in found:
+        categories = list(dict.fromkeys(map(config.canonical_category, stored.item.categories)))
+        if args.category and args.category.casefold() not in {c.casefold() for c in categories}:
+            continue
+        rows.append((stored, categories))
+    rows = rows[: args.limit] if args.limit is not None else rows
+    if args.json:
+        print(
+            json.dumps(
+                [_item_json(stored, categories) for stored, categories in rows],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return OK
+    for stored, categories in rows:
+        mark = " [removed]" if stored.removed else ""
+        print(
+            f"{stored.item.published:%Y-%m-%d} {stored.item.guid}{mark}\n"
+            f"    {stored.item.title} ({', '.join(categories)}; from {', '.join(stored.sources)})"
+        )
+    return OK
+
+
+def _item_json(stored: StoredItem, categories: list[str]) -> dict[str, object]:
+    item = stored.item
+    return {
+        "guid": item.guid,
+        "title": item.title,
+        "link": item.link,
+        "published": item.published.isoformat(),
+        "updated": item.updated.isoformat(),
+        "categories": categories,
+        "authors": list(item.authors),
+        "sources": list(stored.sources),
+        "first_seen": stored.first_seen.isoformat(),
+        "removed": stored.removed.isoformat() if stored.removed else None,
+    }
+
+
+def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    store = Store.open(config.database)
+    try:
+        states, items = store.source_states(), store.published_items()
+    finally:
+        store.close()
+    files, published = published_files(config.output_dir)
+    findings = diagnose(config, states, items, files, published, datetime.now(UTC))
+    for finding in findings:
+        print(finding)
+    if not findings:
+        print("Nothing looks wrong.")
+    return FAILED if findings else OK
+
+
 def cmd_opml(args: argparse.Namespace, config: Config) -> int:
     if args.opml_command == "import":
         added = import_opml(config.file, args.file)
@@ -200,7 +313,8 @@ def cmd_opml(args: argparse.Namespace, config: Config) -> int:
         return OK
     store = Store.open(config.database)
     try:
-        data = render_opml(build_feeds(config, store.published_items()), config.site)
+        feeds = build_feeds(config, store.published_items(), datetime.now(UTC))
+        data = render_opml(feeds, config.site)
     finally:
         store.close()
     if args.output:

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import ConfigError
+from coopfeed.filters import FIELDS, NO_FILTER, Filter, Rule
+from coopfeed.identity import IDENTITY_POLICIES
 from coopfeed.normalize import Limits
 from coopfeed.slug import slugify
 from coopfeed.sources.http import FetchSettings
@@ -43,6 +45,8 @@ class SourceConfig:
     timezone: str = "UTC"
     interval: float | None = None
     cron: str | None = None
+    identity: str = "guid"
+    filter: Filter = NO_FILTER
 
     @property
     def location(self) -> str:
@@ -64,6 +68,8 @@ class Config:
     categories: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchSettings = FetchSettings()
+    category_filters: Mapping[str, Filter] = field(default_factory=dict)
+    folded_categories: Mapping[str, str] = field(default_factory=dict)  # casefolded aliases
     matching: MatchPolicy = MatchPolicy()
     limits: Limits = Limits()
 
@@ -72,19 +78,16 @@ class Config:
         return self.file.parent
 
     def source(self, name: str) -> SourceConfig:
-        for source in self.sources:
-            if source.name == name:
-                return source
-        raise KeyError(name)
+        return self.sources_by_name[name]
+
+    @property
+    def sources_by_name(self) -> dict[str, SourceConfig]:
+        return {source.name: source for source in self.sources}
 
     def canonical_category(self, label: str) -> str:
         """Map a source's label to its canonical category title through the aliases."""
         label = " ".join(label.split())
-        return self.categories.get(label) or self._folded_categories.get(label.casefold(), label)
-
-    @property
-    def _folded_categories(self) -> dict[str, str]:
-        return {key.casefold(): value for key, value in self.categories.items()}
+        return self.categories.get(label) or self.folded_categories.get(label.casefold(), label)
 
 
 def config_path(given: str | None) -> Path:
@@ -271,6 +274,7 @@ def _build(data: dict[str, Any], file: Path, name: str) -> Config:
     categories = _categories(top.get("categories", dict, {}), name)
     fetch = _fetch(_Table(top.get("fetch", dict, {}), "fetch", name))
     matching = _matching(_Table(top.get("dedupe", dict, {}), "dedupe", name))
+    category_filters = _category_filters(top.get("filters", dict, {}), name)
     limits = _limits(_Table(top.get("limits", dict, {}), "limits", name))
     raw_sources = top.get("sources", list, [])
     top.done()
@@ -298,6 +302,8 @@ def _build(data: dict[str, Any], file: Path, name: str) -> Config:
         categories=categories,
         sources=sources,
         fetch=fetch,
+        category_filters=category_filters,
+        folded_categories={key.casefold(): value for key, value in categories.items()},
         matching=matching,
         limits=limits,
     )
@@ -435,7 +441,13 @@ def _source(raw: object, index: int, name: str, base: Path, timezone: str) -> So
     cron = table.convert("cron", _cron, "a five-field cron expression such as '0 */6 * * *'", None)
     if interval is not None and cron is not None:
         raise table.error("cron", "give either interval or cron, not both")
+    identity = table.text("identity", "guid")
+    if identity not in IDENTITY_POLICIES:
+        choices = ", ".join(map(repr, IDENTITY_POLICIES))
+        raise table.error("identity", f"expected one of {choices}, got {identity!r}")
     source = SourceConfig(
+        identity=identity,
+        filter=_filter(table),
         name=source_name,
         type=kind,
         path=path,
@@ -447,6 +459,42 @@ def _source(raw: object, index: int, name: str, base: Path, timezone: str) -> So
     )
     table.done()
     return source
+
+
+def _filter(table: _Table) -> Filter:
+    """``include``/``exclude`` tables of field = regex (or a list of them), ``max_age``."""
+    rules = {kind: _rules(table, kind) for kind in ("include", "exclude")}
+    max_age = table.convert("max_age", parse_duration, "a duration such as '90d'", None)
+    return Filter(include=rules["include"], exclude=rules["exclude"], max_age=max_age)
+
+
+def _rules(table: _Table, kind: str) -> tuple[Rule, ...]:
+    spec = _Table(table.get(kind, dict, {}), f"{table.key}.{kind}", table.file)
+    rules: list[Rule] = []
+    for name in FIELDS:
+        value = spec.convert(name, _patterns, "a regular expression or a list of them", [])
+        rules.extend(Rule(name, pattern) for pattern in value)
+    spec.done()
+    return tuple(rules)
+
+
+def _patterns(value: Any) -> list[re.Pattern[str]]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ValueError(value)
+    try:
+        return [re.compile(v) for v in values]
+    except re.error as e:
+        raise ValueError(f"{value!r} ({e})") from None
+
+
+def _category_filters(data: dict[str, Any], name: str) -> dict[str, Filter]:
+    filters = {}
+    for category, raw in data.items():
+        table = _Table(raw, f"filters.{category}", name)
+        filters[" ".join(category.split())] = _filter(table)
+        table.done()
+    return filters
 
 
 def _matches(path: str, base: Path) -> bool:

@@ -26,6 +26,8 @@ _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|_hsenc|_hsmi|yc
 _NOT_WORD = re.compile(r"[\W_]+")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PCHAR = "/:@!$&'()*+,;=-._~"  # what RFC 4151 allows unescaped in a tag's specific part
+#: What XML 1.0 forbids (and C1/DEL): a guid kept as written must not hold them.
+_UNPUBLISHABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Candidate:
     title_key: str
     link_key: str | None
     anchor: str
+    aliases: tuple[str, ...] = ()  # the other keys it could be known by (identity policies)
 
 
 def title_key(title: str) -> str:
@@ -91,27 +94,38 @@ def archive_candidate(item: Normalized, authority: str) -> Candidate:
     )
 
 
-def feed_candidate(item: Normalized, authority: str) -> Candidate:
-    """Remote items: keyed on the raw guid, else the canonical link, else title and date.
+#: How a source's items are told apart (``identity`` in a source's configuration).
+IDENTITY_POLICIES = ("guid", "link", "title-date")
+
+
+def feed_candidate(item: Normalized, authority: str, policy: str = "guid") -> Candidate:
+    """Remote items: keyed on the raw guid, else the canonical link, else title and date
+    (``policy`` "link" starts at the link, "title-date" at title and date, for sources
+    whose guids or links are broken).
 
     The published guid is the item's own when it is an absolute URI, else a tag:
-    URI of the source name and key, so it never depends on the feed's URL.
+    URI of the source name and key, so it never depends on the feed's URL.  Every
+    key the item could have is kept as an alias, so switching the policy later
+    finds the items already stored.
     """
     tkey = title_key(item.title)
     link_key = canonical_url(item.link) if item.link else None
     day = item.day or item.published.date()
-    raw = (item.key or "").strip()
-    if raw:
-        key, specific = f"id|{raw}", raw
-    elif link_key:
-        key, specific = f"link|{link_key}", link_key
-    else:
-        key, specific = f"title|{day.isoformat()}|{tkey}", f"{day.isoformat()}/{tkey}"
-    if raw and is_absolute_id(raw):
+    raw = _UNPUBLISHABLE.sub("", item.key or "").strip()
+    by_title = (f"title|{day.isoformat()}|{tkey}", f"{day.isoformat()}/{tkey}")
+    keys = {
+        "guid": (f"id|{raw}", raw) if raw else None,
+        "link": (f"link|{link_key}", link_key) if link_key else None,
+        "title-date": by_title,
+    }
+    order = IDENTITY_POLICIES[IDENTITY_POLICIES.index(policy) :]
+    key, specific = next(pair for name in order if (pair := keys[name]) is not None)
+    if policy == "guid" and raw and is_absolute_id(raw):
         guid = raw
     else:
         name, specific = quote(item.source, safe=""), quote(specific, safe=_PCHAR)
         guid = f"tag:{authority},{TAG_DATE}:{name}/{specific}"
+    aliases = tuple(pair[0] for pair in keys.values() if pair is not None and pair[0] != key)
     return Candidate(
         item=item,
         key=key,
@@ -119,6 +133,7 @@ def feed_candidate(item: Normalized, authority: str) -> Candidate:
         title_key=tkey,
         link_key=link_key,
         anchor=_anchor(day, item.title, tkey),
+        aliases=aliases,
     )
 
 

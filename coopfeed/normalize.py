@@ -1,4 +1,4 @@
-"""RawItem -> Item: clean text, sanitize HTML, fix dates, map categories; pure.
+"""RawItem -> Normalized: clean text, sanitize HTML, fix dates; pure.
 
 Titles become plain text (NFC, entities decoded, whitespace collapsed, characters
 XML 1.0 forbids removed); summaries become sanitized HTML; dates become
@@ -23,7 +23,14 @@ from coopfeed.types import RawItem
 # Characters XML 1.0 forbids, plus DEL and the C1 controls (allowed but never wanted),
 # lone surrogates and the non-characters U+FFFE/U+FFFF.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_TAGS = re.compile(r"<[^>]*>")
+#: A tag holds no "<": a run of "<" without ">" is text (and matching stays linear).
+_TAGS = re.compile(r"<[^<>]*>")
+#: Elements whose content is code, not text: dropped with their content (the tempered
+#: dot stops at the next script or style tag, so matching stays linear).
+_SCRIPTS = re.compile(
+    r"<(script|style)\b[^<>]*>(?:(?!</?(?:script|style)\b).)*</\1\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
 _SPACE = re.compile(r"\s+")
 #: An archive date gets this time of day in the source's timezone (noon keeps the
 #: calendar date in UTC for every timezone within 11 hours of it).
@@ -40,6 +47,9 @@ class Limits:
     summary: int = 100_000
     categories: int = 20
     authors: int = 20
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,7 @@ def clean_text(text: str) -> str:
 def plain_text(text: str, *, decode_html: bool, limit: int) -> str:
     """A one-line plain-text string: tags stripped and entities decoded if asked."""
     if decode_html:
-        text = html.unescape(_TAGS.sub(" ", text))
+        text = html.unescape(_TAGS.sub(" ", _SCRIPTS.sub(" ", text)))
     text = _SPACE.sub(" ", clean_text(text)).strip()
     return _truncate(text, limit)
 
@@ -95,7 +105,8 @@ def sanitize_html(fragment: str, base_url: str | None, limit: int) -> str:
         link_rel="noopener noreferrer nofollow",
         attribute_filter=_absolute_urls(base_url) if base_url else None,
     )
-    return cleaned.strip()
+    # nh3 decodes character references: "&#x1b;" comes out as a raw ESC.
+    return clean_text(cleaned).strip()
 
 
 def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:
@@ -123,9 +134,8 @@ def normalize(
     *,
     now: datetime,
     timezone: str,
-    category_of: Callable[[str], str],
     default_category: str = "",
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Normalized | None:
     """Normalize one RawItem; None when nothing readable is left of its title."""
     title = plain_text(raw.title or "", decode_html=raw.title_is_html, limit=limits.title)
@@ -140,8 +150,12 @@ def normalize(
         summary = sanitize_html(raw.summary, raw.base_url or raw.link, limits.summary)
     else:
         summary = text_to_html(raw.summary, limits.summary)
-    labels = [category_of(plain_text(c, decode_html=True, limit=200)) for c in raw.categories]
-    categories = _unique(c for c in labels if c) or _unique([category_of(default_category)])
+    # The source's own labels: [categories] aliases map them when publishing, so that
+    # renaming a category moves stored items too.
+    labels = [plain_text(c, decode_html=True, limit=200) for c in raw.categories]
+    categories = _unique(labels) or _unique(
+        [plain_text(default_category, decode_html=False, limit=200)]
+    )
     authors = _unique(plain_text(a, decode_html=True, limit=200) for a in raw.authors)
     return Normalized(
         source=raw.source,

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from coopfeed.config import Config, SourceConfig
+from coopfeed.filters import NO_FILTER
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import normalize
 from coopfeed.publish import PublishReport, ping_hub, publish
@@ -64,7 +65,7 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
         if everything or is_due(source, states.get(source.name) or SourceState(source.name), now)
     ]
     outcomes = refresh(config, store, due, now)
-    return RunReport(outcomes, publish_all(config, store))
+    return RunReport(outcomes, publish_all(config, store, now))
 
 
 def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:
@@ -122,13 +123,13 @@ def store_fetched(
     )
 
 
-def publish_all(config: Config, store: Store) -> PublishReport:
+def publish_all(config: Config, store: Store, now: datetime) -> PublishReport:
     """Publish every feed from the store; files whose bytes do not change are left alone.
 
     Archive pages that became full are recorded, so they never change again; with a
     WebSub hub configured, the hub is told of every changed feed (bounded in time).
     """
-    feeds = build_feeds(config, store.published_items())
+    feeds = build_feeds(config, store.published_items(), now)
     report = publish(feeds, config.site, config.output_dir, full_pages=store.archive_pages())
     store.save_archive_pages(report.new_pages)
     if config.site.hub and report.changed_feeds:
@@ -255,14 +256,12 @@ def prepare(
     config: Config, source: SourceConfig, result: SourceResult, now: datetime
 ) -> tuple[list[Candidate], int]:
     """RawItems -> Candidates; an unreadable entry is skipped with a warning."""
-    make = archive_candidate if source.type == "archive" else feed_candidate
     candidates, skipped = [], 0
     for raw in result.items:
         item = normalize(
             raw,
             now=now,
             timezone=source.timezone,
-            category_of=config.canonical_category,
             default_category=source.category or "News",
             limits=config.limits,
         )
@@ -270,30 +269,50 @@ def prepare(
             log.warning("%s: skipped entry: no readable title", raw.where or source.name)
             skipped += 1
             continue
-        candidates.append(make(item, config.tag_authority))
+        if source.type == "archive":
+            candidates.append(archive_candidate(item, config.tag_authority))
+        else:
+            candidates.append(feed_candidate(item, config.tag_authority, source.identity))
     return candidates, skipped
 
 
-def build_feeds(config: Config, items: Sequence[Item]) -> list[Feed]:
+def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Feed]:
     """Stored items (newest first) -> one Feed per category slug, plus ``all``.
 
-    An item without a link of its own links to its anchor on its first
-    category's HTML page.
+    Source labels map to categories through ``[categories]`` here, at publish time,
+    so a renamed alias moves stored items.  Source and category filters hide items
+    (an item hidden from every category leaves ``all`` too).  An item without a link
+    of its own links to its anchor on its first shown category's HTML page.
     """
-    base = config.site.base_url
     by_slug: dict[str, list[Item]] = defaultdict(list)
     titles: dict[str, str] = {}
-    linked = []
-    for item in items:
-        slugs = [category_slug(category) for category in item.categories] or ["uncategorized"]
+    shown_anywhere = []
+    sources = config.sources_by_name
+    for stored in items:
+        categories = tuple(dict.fromkeys(map(config.canonical_category, stored.categories)))
+        categories = categories or ("Uncategorized",)
+        item = replace(stored, categories=categories)
+        source = sources.get(item.source)
+        if source and not source.filter.shows(item, categories, now):
+            continue
+        shown = [
+            category
+            for category in categories
+            if config.category_filters.get(category, NO_FILTER).shows(item, categories, now)
+        ]
+        if not shown:
+            continue
         if item.link is None:
-            item = replace(item, link=f"{base}{slugs[0]}.html#{item.anchor}")
-        linked.append(item)
-        for slug, category in zip(slugs, item.categories or ("Uncategorized",), strict=True):
-            if slug not in by_slug or by_slug[slug][-1] is not item:
+            item = replace(
+                item, link=f"{config.site.base_url}{category_slug(shown[0])}.html#{item.anchor}"
+            )
+        shown_anywhere.append(item)
+        for category in shown:
+            slug = category_slug(category)
+            if not by_slug[slug] or by_slug[slug][-1] is not item:
                 by_slug[slug].append(item)
             titles[slug] = min(titles.get(slug, category), category)
     feeds = [Feed(slug, titles[slug], tuple(group)) for slug, group in sorted(by_slug.items())]
-    if linked:
-        feeds.append(Feed(ALL, config.site.title, tuple(linked)))
+    if shown_anywhere:
+        feeds.append(Feed(ALL, config.site.title, tuple(shown_anywhere)))
     return feeds

@@ -14,6 +14,21 @@ The jobs decide only *when*; what happens is the pipeline's business:
   stores what it fetched (fetching needs no lock) or publishes,
   and waits for it in short slices so stopping never waits on it.
 
+Several nodes may share one database (DESIGN 8); each runs its own scheduler (jobs are
+never shared) and they divide the work through the database
+(:mod:`coopfeed.store.coordination`), in one code path that a single node runs too:
+
+- a source's job first takes the source's lease (held for the fetch deadline plus
+  :data:`LEASE_MARGIN`), then looks again at the source's ``next_due``: when another node
+  refreshed it meanwhile, it only moves to that time.  So each due source is fetched by
+  one node per interval, and a node that dies holds its sources only until the leases
+  expire;
+- the node that publishes (under the store's lock, one node at a time) records a new
+  output version; every other node notices it within :data:`FOLLOW_INTERVAL` and
+  renders its own copy of the files from the store, with the same ``now``
+  (:func:`render`), so every node serves the same bytes.  Archive pages are recorded and
+  the WebSub hub is pinged by the publishing node only.
+
 :meth:`Scheduler.reload_from_file` rebuilds the jobs from the configuration file (on
 SIGHUP); a bad file is logged and the running configuration kept.  :meth:`Scheduler.stop`
 starts no new work and waits a bounded time for work in flight.
@@ -41,13 +56,33 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from coopfeed.config import Config, SourceConfig, load_config
 from coopfeed.exceptions import ConfigError, CoopfeedError, LockError
-from coopfeed.pipeline import DEFAULT_INTERVAL, fetch_sources, publish_all, store_fetched
+from coopfeed.pipeline import (
+    DEFAULT_INTERVAL,
+    SourceOutcome,
+    build_feeds,
+    fetch_sources,
+    publish_all,
+    store_fetched,
+)
+from coopfeed.publish import PublishReport, publish
 from coopfeed.store import SourceState, Store
+from coopfeed.store.coordination import (
+    claim,
+    new_output_version,
+    node_name,
+    output_version,
+    release,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE_JOB = "source:"
 PUBLISH_JOB = "publish"
+FOLLOW_JOB = "follow"
+#: Seconds between two looks at whether another node published.
+FOLLOW_INTERVAL = 1.0
+#: A source's lease lasts the fetch deadline plus this many seconds (parsing, storing).
+LEASE_MARGIN = 10.0
 #: Seconds between a publish request and the publish: sources finishing together share it.
 PUBLISH_DELAY = 1.0
 #: Seconds before a failed publish is tried again.
@@ -94,6 +129,10 @@ class Scheduler:
         self._publish_at: datetime | None = None
         self._idle = threading.Condition()
         self._in_flight: dict[str, int] = {}
+        #: this process among the nodes sharing the database (it holds leases by it)
+        self.node = node_name()
+        #: the output version this node's files were last rendered for
+        self._output_seen: str | None = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(workers)},
@@ -112,6 +151,13 @@ class Scheduler:
     def start(self) -> None:
         """Schedule every source, request a first publish, and start the jobs."""
         self._schedule_all(self._config, None)
+        self._scheduler.add_job(
+            self._follow,
+            IntervalTrigger(seconds=FOLLOW_INTERVAL, timezone=UTC),
+            id=FOLLOW_JOB,
+            name="follow other nodes' publishes",
+            misfire_grace_time=None,
+        )
         self._scheduler.start()
         self.request_publish()
 
@@ -239,7 +285,9 @@ class Scheduler:
             )
 
     def _refresh(self, name: str) -> None:
-        """The job of one source: refresh it under the lock, then follow its next_due."""
+        """The job of one source: take its lease, refresh it if it is still due (storing
+        under the lock), give the lease back, then follow its next_due.  Without the
+        lease (another node is refreshing it) the job waits for its next run."""
         with self._working(name) as started:
             if not started:
                 return
@@ -248,12 +296,15 @@ class Scheduler:
                 source = config.source(name)
             except KeyError:  # removed by a reload since the job fired
                 return
+            lease = config.fetch.deadline + LEASE_MARGIN
             try:
-                now = datetime.now(UTC)
-                fetched = fetch_sources(config, self._store, [source], now)  # needs no lock
-                with ExitStack() as held:
-                    self._take_lock(held)
-                    outcomes = store_fetched(config, self._store, fetched, now)
+                if not claim(self._store, SOURCE_JOB + name, self.node, lease):
+                    log.debug("source %r: another node is refreshing it", name)
+                    return
+                try:
+                    outcomes = self._refresh_claimed(config, source, lease)
+                finally:
+                    release(self._store, SOURCE_JOB + name, self.node)
                 state = self._store.source_state(name)
             except _Stopping:
                 return
@@ -264,6 +315,23 @@ class Scheduler:
                 self._move_job(SOURCE_JOB + name, max(state.next_due, datetime.now(UTC)))
             if any(outcome.ingest.changed for outcome in outcomes):
                 self.request_publish()
+
+    def _refresh_claimed(
+        self, config: Config, source: SourceConfig, lease: float
+    ) -> tuple[SourceOutcome, ...]:
+        """Fetch and store a source whose lease this node holds, unless another node
+        refreshed it since this job was scheduled (its next_due is ahead)."""
+        now = datetime.now(UTC)
+        due = self._store.source_state(source.name).next_due
+        if due is not None and due > now:
+            log.debug("source %r: refreshed by another node, due at %s", source.name, due)
+            return ()
+        fetched = fetch_sources(config, self._store, [source], now)  # needs no lock
+        # The fetch may have taken most of the lease: extend it to cover storing.
+        claim(self._store, SOURCE_JOB + source.name, self.node, lease)
+        with ExitStack() as held:
+            self._take_lock(held)
+            return store_fetched(config, self._store, fetched, now)
 
     def _publish(self) -> None:
         """The publish job: every changed file from the store, under the lock."""
@@ -276,7 +344,9 @@ class Scheduler:
                     self._take_lock(held)
                     with self._publish_guard:  # changes from here on need another publish
                         self._publish_at = None
-                    report = publish_all(config, self._store)
+                    now = datetime.now(UTC)
+                    report = publish_all(config, self._store, now)
+                    self._output_seen = new_output_version(self._store, now).tag
             except _Stopping:
                 return
             except CoopfeedError as e:
@@ -294,6 +364,49 @@ class Scheduler:
                 len(report.written),
                 len(report.unchanged),
             )
+
+    def _follow(self) -> None:
+        """The follow job: when another node published (the output version moved), render
+        this node's files from the store as that node did.  Skipped while this node has a
+        publish of its own pending (it renders everything, and pings the hub for what
+        changed), and when the store's lock is busy (the next look tries again)."""
+        with self._working(FOLLOW_JOB) as started:
+            if not started or not self._behind():
+                return
+            try:
+                with ExitStack() as held:
+                    held.enter_context(self._store.lock(wait=LOCK_POLL))
+                    version = output_version(self._store)
+                    if version is None or not self._behind(version.tag):
+                        return
+                    report = render(self._config, self._store, version.now)
+                    self._output_seen = version.tag
+            except LockError:
+                return
+            except CoopfeedError as e:
+                log.error("rendering what another node published failed: %s", e)
+                return
+            if report.written or report.removed:
+                log.info(
+                    "rendered what another node published: %d files written, %d unchanged",
+                    len(report.written),
+                    len(report.unchanged),
+                )
+
+    def _behind(self, tag: str | None = None) -> bool:
+        """True when the output version (``tag``, else read now) is not what this node's
+        files show, and no publish of this node's own is pending."""
+        with self._publish_guard:
+            if self._publish_at is not None:
+                return False
+        if tag is None:
+            try:
+                version = output_version(self._store)
+            except CoopfeedError as e:
+                log.error("cannot read the output version: %s", e)
+                return False
+            tag = version.tag if version else None
+        return tag is not None and tag != self._output_seen
 
     def _take_lock(self, held: ExitStack) -> None:
         """Enter the store's lock into ``held``, waiting up to ``lock_wait`` s in slices.
@@ -342,6 +455,14 @@ class Scheduler:
             if not self._in_flight[name]:
                 del self._in_flight[name]
             self._idle.notify_all()
+
+
+def render(config: Config, store: Store, now: datetime) -> PublishReport:
+    """This node's copy of the files that another node published with ``now``: what
+    :func:`~coopfeed.pipeline.publish_all` writes, without recording archive pages or
+    pinging the hub (the publishing node did both)."""
+    feeds = build_feeds(config, store.published_items(), now)
+    return publish(feeds, config.site, config.output_dir, full_pages=store.archive_pages())
 
 
 def source_trigger(config: Config, source: SourceConfig, now: datetime) -> tuple[Any, float]:

@@ -174,7 +174,7 @@ def test_titles_and_summaries_come_out_right_after_normalize() -> None:
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     items = items_of("rss20-coop-news") + items_of("atom10-xmlbase")
-    done = [normalize(item, now=now, timezone="UTC", category_of=str) for item in items]
+    done = [normalize(item, now=now, timezone="UTC") for item in items]
     titles = [n.title for n in done if n is not None]
     assert titles == [
         "Worker co-ops grow 12% in 2023 & plan more",
@@ -383,7 +383,7 @@ def test_a_few_small_entities_are_still_expanded() -> None:
 
 def test_an_article_about_entities_is_left_alone() -> None:
     article = '<![CDATA[<p>Never write <!ENTITY xxe SYSTEM "file:///etc/passwd"> in a feed.</p>]]>'
-    body = f'<rss version="2.0"><channel><item><title>XXE explained</title><guid>x</guid>'
+    body = '<rss version="2.0"><channel><item><title>XXE explained</title><guid>x</guid>'
     body += f"<description>{article}</description></item></channel></rss>"
     result = parse(body.encode())
     assert result.warnings == ()

@@ -29,7 +29,6 @@ def norm(raw: RawItem, tz: str = "UTC", limits: Limits = DEFAULT_LIMITS) -> Norm
         raw,
         now=NOW,
         timezone=tz,
-        category_of=lambda c: c.title(),
         default_category="News",
         limits=limits,
     )
@@ -88,9 +87,9 @@ def test_html_summary_is_sanitized_and_links_made_absolute() -> None:
     assert 'href="https://coop.example/a"' in item.summary
 
 
-def test_categories_map_through_aliases_and_default() -> None:
-    item = norm(RawItem("s", "T", categories=("press release", "", "Press Release")))
-    assert item is not None and item.categories == ("Press Release",)
+def test_categories_keep_the_source_labels_and_take_the_default() -> None:
+    item = norm(RawItem("s", "T", categories=("press  release", "", "<b>Press</b> release")))
+    assert item is not None and item.categories == ("press release", "Press release")
     bare = norm(RawItem("s", "T"))
     assert bare is not None and bare.categories == ("News",)
 

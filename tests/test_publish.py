@@ -472,7 +472,7 @@ def test_publish_writes_then_leaves_files_alone(feed: Feed, site: Site, tmp_path
     assert report == PublishReport(
         written=tuple(names), unchanged=(), new_pages={}, changed_feeds=tuple(topics)
     )
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, ".coopfeed-published"])
     current = paginate(feed, site.items_per_feed, {}).current
     assert (out / "news.rss").read_bytes() == render_rss(feed, site, current)
     assert (out / "news.atom").read_bytes() == render_atom(feed, site, current)

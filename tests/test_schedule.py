@@ -132,9 +132,9 @@ def test_publish_requests_made_together_share_one_publish(
     calls: list[float] = []
     real = schedule.publish_all
 
-    def counting(config: Config, store: Store) -> Any:
+    def counting(config: Config, store: Store, now: datetime) -> Any:
         calls.append(time.monotonic())
-        return real(config, store)
+        return real(config, store, now)
 
     monkeypatch.setattr(schedule, "publish_all", counting)
     scheduler, config, _ = running(source(interval="1h"), publish_delay=0.3)

@@ -28,6 +28,8 @@ import pytest
 from feedcheck import check_atom, check_rss
 from httpserver import FeedServer
 
+from coopfeed.publish import MANIFEST
+
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 15.0  # seconds any eventual condition may take
 STOP = 10.0  # seconds SIGTERM/SIGINT may take
@@ -219,7 +221,8 @@ def check_published_files(feeds: Path) -> None:
             assert check_rss(path.read_bytes()) == [], path.name
         elif path.suffix == ".atom":
             assert check_atom(path.read_bytes()) == [], path.name
-    assert not [p.name for p in files if p.name.startswith(".")], "temporary files left"
+    temporary = [p.name for p in files if p.name.startswith(".") and p.name != MANIFEST]
+    assert not temporary, "temporary files left"
 
 
 def integrity(database: Path) -> str:

@@ -66,6 +66,7 @@ class PublishReport:
     unchanged: tuple[str, ...]
     new_pages: dict[str, dict[int, tuple[str, ...]]]
     changed_feeds: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +108,34 @@ def publish(
         except OSError as e:
             raise PublishError(f"cannot write {path}: {_reason(e)}") from e
         (written if changed else unchanged).append(name)
+    removed = _remove_unpublished(output_dir, [name for name, _ in rendered.files])
     return PublishReport(
         written=tuple(written),
         unchanged=tuple(unchanged),
+        removed=removed,
         new_pages=rendered.new_pages,
         changed_feeds=tuple(rendered.topics[name] for name in written if name in rendered.topics),
     )
+
+
+#: The names of the files the last publish wrote, one a line (hidden: never served).
+MANIFEST = ".coopfeed-published"
+
+
+def _remove_unpublished(output_dir: Path, names: Sequence[str]) -> tuple[str, ...]:
+    """Remove the files an earlier publish wrote that nothing publishes any more (a
+    renamed category's feeds); files coopfeed did not write are never touched."""
+    manifest = output_dir / MANIFEST
+    try:
+        before = set(manifest.read_text(encoding="utf-8").split()) if manifest.exists() else set()
+        gone = sorted(before - set(names))
+        for name in gone:
+            if _SAFE_SLUG.fullmatch(name):  # a plain name in this folder, never a path
+                (output_dir / name).unlink(missing_ok=True)
+        write_if_changed(manifest, "".join(f"{name}\n" for name in sorted(names)).encode())
+    except OSError as e:
+        raise PublishError(f"cannot update {manifest}: {_reason(e)}") from e
+    return tuple(gone)
 
 
 def _render_all(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import email.utils
 import html
 import io
 import re
@@ -70,6 +71,11 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 #: Entity declarations whose expansion would exceed this many characters are dropped.
 ENTITY_BUDGET = 1_000_000
+#: The longest text of one element (bytes) handed to feedparser: a longer one (a 100 MB
+#: description) is cut first, as feedparser's time and memory grow with it and
+#: normalize keeps far less (``[limits]``: 100,000 characters of summary by default).
+MAX_TEXT = 4 * 2**20
+_LONG_TEXT = re.compile(rb">([^<]{%d,})" % MAX_TEXT)
 _MAX_ENTITIES = 100
 
 _BOMS = (
@@ -114,6 +120,9 @@ _DATE_ONLY = re.compile(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}")
 _WEEK_DATE = re.compile(r"[0-9]{4}-?W", re.IGNORECASE)
 _OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})$")
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TAG_START = re.compile(r"</?[A-Za-z]")
+_RFC822_NO_ZONE = re.compile(r"[A-Za-z]{3},\s*[0-9]{1,2}\s+[A-Za-z]{3}\s+[0-9]{4}\s+[0-9:]{5,8}")
 
 
 class _NotAFeed(Exception):
@@ -147,7 +156,12 @@ def parse_feed(
         if error:
             return SourceResult(source, error=error)
         warnings.append("the feed has no entries")
-    items = tuple(_raw_item(source, url, i, entry) for i, entry in enumerate(entries, 1))
+    # RSS says nothing of a title's type; feedparser guesses "plain text" for escaped
+    # markup with tags it does not allow (<script>), which would then stay in the title.
+    html_titles = not str(parsed.get("version") or "").startswith("atom")
+    items = tuple(
+        _raw_item(source, url, i, entry, html_titles) for i, entry in enumerate(entries, 1)
+    )
     _note_repeated_keys(items, warnings)
     return SourceResult(
         source, items=items, warnings=tuple(f"{source}: {url}: {w}" for w in warnings)
@@ -165,6 +179,8 @@ def _parse(body: bytes, headers: Mapping[str, str], warnings: list[str]) -> tupl
         data = _defuse_entities(data, warnings)
     if b"&#" in data:
         data = _BIG_CHARREF.sub(_charref, data)
+    if len(data) > MAX_TEXT:
+        data = _cut_long_texts(data, warnings)
     has_base = b"base" in data and _BASE_ATTRIBUTE.search(data)
     parsed = feedparser.parse(
         io.BytesIO(data),
@@ -240,6 +256,14 @@ def _utf8_or_nearly(body: bytes, declared: list[str]) -> tuple[bytes, str | None
         pass
     else:
         return body.lstrip(), None
+    try:  # UTF-8 but for lone surrogates encoded as UTF-8 is (no legacy text looks so)
+        text = body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        pass
+    else:
+        text, bad = _SURROGATE.subn("\ufffd", text)
+        note = f"{bad} encoded surrogate(s) replaced with U+FFFD"
+        return text.lstrip().encode("utf-8"), note
     text = body.decode("utf-8", "replace")
     bad = text.count("\ufffd")
     well_formed = len(text) - len(text.encode("ascii", "ignore")) - bad
@@ -296,6 +320,46 @@ def _entity_risk(data: bytes, declarations: list[bytes]) -> str | None:
         if expansion > ENTITY_BUDGET:
             return f"they would expand to more than {ENTITY_BUDGET:,} characters"
     return None
+
+
+def _cut_long_texts(data: bytes, warnings: list[str]) -> bytes:
+    """Texts and CDATA sections longer than MAX_TEXT bytes cut to that length (at a
+    character boundary, never inside an entity reference)."""
+    cut = 0
+
+    def shorten(match: re.Match[bytes]) -> bytes:
+        nonlocal cut
+        if b"]]>" in match[1] or b"-->" in match[1]:  # it ends a CDATA section or comment
+            return match[0]
+        cut += 1
+        return b">" + _prefix(match[1])
+
+    data = _LONG_TEXT.sub(shorten, data)
+    parts, start = [], 0
+    while (begin := data.find(b"<![CDATA[", start)) >= 0:
+        begin += len(b"<![CDATA[")
+        end = data.find(b"]]>", begin)
+        if end < 0:
+            break
+        parts.append(data[start:begin])
+        if end - begin > MAX_TEXT:
+            parts.append(_prefix(data[begin:end]))
+            cut += 1
+        else:
+            parts.append(data[begin:end])
+        start = end
+    if cut:
+        warnings.append(f"cut {_count(cut, 'text', 'texts')} longer than {MAX_TEXT:,} bytes")
+    return b"".join([*parts, data[start:]]) if parts else data
+
+
+def _prefix(text: bytes) -> bytes:
+    """The first MAX_TEXT bytes of UTF-8 ``text``, less a character or reference cut in two."""
+    kept = text[:MAX_TEXT]
+    amp = kept.rfind(b"&", len(kept) - 64)
+    if amp >= 0 and b";" not in kept[amp:]:
+        kept = kept[:amp]
+    return kept.decode("utf-8", "ignore").encode("utf-8")
 
 
 def _charref(match: re.Match[bytes]) -> bytes:
@@ -370,10 +434,23 @@ def _one_line(problem: object) -> str:
 # -- entries -------------------------------------------------------------------------
 
 
-def _raw_item(source: str, url: str, index: int, entry: dict[str, Any]) -> RawItem:
+def _raw_item(
+    source: str, url: str, index: int, entry: dict[str, Any], html_titles: bool = False
+) -> RawItem:
     """One feedparser entry as a RawItem.  ``dict.get`` bypasses FeedParserDict's
-    aliases (``updated`` silently falls back to ``published`` with a warning)."""
+    aliases (``updated`` silently falls back to ``published`` with a warning).
+    ``html_titles``: a plain-text title is read as HTML all the same (RSS)."""
     key = _key(entry)
+    title_detail = dict.get(entry, "title_detail")
+    title = dict.get(entry, "title")
+    if (
+        html_titles
+        and isinstance(title_detail, dict)
+        and title_detail.get("type") == "text/plain"
+        and isinstance(title, str)
+        and _TAG_START.search(title)
+    ):
+        title_detail = {**title_detail, "type": "text/html"}
     summary, base = _summary(entry)
     published = _when(entry, "published") or _when(entry, "updated")
     updated = _when(entry, "updated")
@@ -381,7 +458,7 @@ def _raw_item(source: str, url: str, index: int, entry: dict[str, Any]) -> RawIt
         source=source,
         where=f"{url} entry {index}",
         key=key,
-        title=_html_of(dict.get(entry, "title"), dict.get(entry, "title_detail")) or None,
+        title=_html_of(title, title_detail) or None,
         title_is_html=True,
         link=_link(entry, key, url),
         summary=summary,
@@ -509,13 +586,26 @@ def _when(entry: dict[str, Any], name: str) -> datetime | date | None:
     source's time of day, as for the archive); None when absent or implausible."""
     parsed = dict.get(entry, f"{name}_parsed")
     raw = dict.get(entry, name)
-    if parsed is None or not isinstance(raw, str) or not _plausible(raw):
+    if not isinstance(raw, str) or not _plausible(raw):
         return None
+    if parsed is None:
+        return _rfc822_without_zone(raw)
     try:
         moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
     except (ValueError, OverflowError, OSError, TypeError):
         return None
     return moment.date() if _DATE_ONLY.fullmatch(raw.strip()) else moment
+
+
+def _rfc822_without_zone(raw: str) -> datetime | None:
+    """An RFC 822 date without a zone ("Wed, 03 Jan 2024 10:00:00"), which feedparser
+    cannot read when it names the weekday: UTC, as feedparser takes other naive dates."""
+    if not _RFC822_NO_ZONE.fullmatch(raw.strip()):
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(raw).replace(tzinfo=UTC)
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
 
 
 def _plausible(raw: str) -> bool:

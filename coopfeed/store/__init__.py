@@ -17,13 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from coopfeed.dedupe import MatchPolicy, near_duplicate
 from coopfeed.exceptions import LockError, StoreError
-from coopfeed.identity import Candidate
-from coopfeed.store import schema
+from coopfeed.identity import Candidate, canonical_url
+from coopfeed.store import postgres, schema
 from coopfeed.store.schema import archive_pages, item_sources, items, meta, sources
 from coopfeed.types import Item
 
@@ -46,6 +56,19 @@ class SourceState:
     failures: int = 0
     next_due: datetime | None = None
     items_seen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as the store holds it, for the operator's commands."""
+
+    item: Item
+    removed: datetime | None
+    sources: tuple[str, ...]
+    first_seen: datetime
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -83,7 +106,10 @@ class Store:
     def open(cls, database: str) -> Store:
         """Open (creating and migrating as needed) the database."""
         if "://" in database:
-            raise StoreError(f"database {database!r}: only SQLite paths are supported so far")
+            engine, name = postgres.engine_for(database)
+            store = cls(engine, None, name)
+            store.migrate()
+            return store
         path = Path(database)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +135,14 @@ class Store:
 
     @contextmanager
     def lock(self, wait: float = 0) -> Iterator[None]:
-        """Hold the store's lock (one writer process at a time); LockError after ``wait`` s."""
+        """Hold the store's lock (one writer process at a time); LockError after ``wait`` s.
+
+        A file lock beside a SQLite database; PostgreSQL's advisory lock, shared by every
+        node on the database, for a ``postgresql://`` one."""
+        if self.engine.dialect.name == "postgresql":
+            with postgres.advisory_lock(self.engine, self.name, wait):
+                yield
+            return
         if self._lock is None:
             yield
             return
@@ -129,6 +162,7 @@ class Store:
 
     def migrate(self) -> None:
         with self._connect() as c:
+            schema.lock_for_migration(c)
             version = schema.current_version(c)
             if version > schema.SCHEMA_VERSION:
                 raise StoreError(
@@ -190,7 +224,23 @@ class Store:
         now: datetime,
         policy: MatchPolicy = DEFAULT_POLICY,
     ) -> IngestReport:
-        """Apply one source's candidates in one transaction."""
+        """Apply one source's candidates in one transaction.
+
+        When another node stored one of the same items meanwhile (PostgreSQL), an insert
+        breaks a unique key and the transaction rolls back; it is then applied once more,
+        and finds that node's rows and merges with them.
+        """
+        try:
+            return self._ingest_once(source, candidates, now, policy)
+        except StoreError as e:
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
+            log.info("source %r: stored meanwhile by another process; applying again", source)
+            return self._ingest_once(source, candidates, now, policy)
+
+    def _ingest_once(
+        self, source: str, candidates: Sequence[Candidate], now: datetime, policy: MatchPolicy
+    ) -> IngestReport:
         report = IngestReport()
         with self._connect() as c:
             rows = c.execute(
@@ -222,12 +272,14 @@ class Store:
                     row = self._row(c, item_id)
                     self._apply(c, row, _fill_ins(row, candidate), report)
                     report.merged += 1
-                c.execute(
-                    insert(item_sources).values(
-                        source=source, key=candidate.key, item_id=item_id, first_seen=_ts(now)
-                    )
-                )
-                known[candidate.key] = item_id
+                for key in (candidate.key, *candidate.aliases):
+                    if key not in known:  # an alias another item holds stays with it
+                        c.execute(
+                            insert(item_sources).values(
+                                source=source, key=key, item_id=item_id, first_seen=_ts(now)
+                            )
+                        )
+                        known[key] = item_id
                 own.add(item_id)
                 batch.add(candidate.key)
         return report
@@ -311,6 +363,82 @@ class Store:
         with self._connect() as c:
             rows = c.execute(query).mappings().all()
         return [_item(row) for row in rows]
+
+    def find_items(self, reference: str) -> list[StoredItem]:
+        """The items a guid, a link, or a published link to an anchor refers to."""
+        conditions = [items.c.guid == reference, items.c.link == reference]
+        link_key = canonical_url(reference)
+        if link_key:
+            conditions.append(items.c.link_key == link_key)
+        _, hash_mark, anchor = reference.partition("#")
+        if hash_mark and anchor:
+            conditions.append(items.c.anchor == anchor)
+        return self._stored(select(items).where(or_(*conditions)).order_by(items.c.id))
+
+    def list_items(
+        self,
+        *,
+        source: str | None = None,
+        text: str | None = None,
+        removed: bool | None = None,
+        limit: int | None = None,
+    ) -> list[StoredItem]:
+        """Stored items, newest first: from ``source``, holding ``text`` in the title or
+        summary (case-insensitive), removed or not (None: both)."""
+        query = select(items)
+        if source is not None:
+            query = query.where(
+                items.c.id.in_(
+                    select(item_sources.c.item_id).where(item_sources.c.source == source)
+                )
+            )
+        if text:
+            pattern = f"%{text.lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(items.c.title).like(pattern),
+                    func.lower(items.c.summary).like(pattern),
+                )
+            )
+        if removed is not None:
+            query = query.where(
+                items.c.removed.is_not(None) if removed else items.c.removed.is_(None)
+            )
+        query = query.order_by(items.c.published.desc(), items.c.guid).limit(limit)
+        return self._stored(query)
+
+    def set_removed(self, guids: Sequence[str], when: datetime | None) -> int:
+        """Mark items removed at ``when`` (a tombstone), or restore them with None."""
+        value = None if when is None else _ts(when)
+        with self._connect() as c:
+            done = c.execute(
+                update(items).where(items.c.guid.in_(list(guids))).values(removed=value)
+            )
+        return int(done.rowcount)
+
+    def _stored(self, query: Any) -> list[StoredItem]:
+        with self._connect() as c:
+            rows = c.execute(query).mappings().all()
+            ids = [row["id"] for row in rows]
+            origins: dict[int, list[str]] = {}
+            if ids:
+                found = c.execute(
+                    select(item_sources.c.item_id, item_sources.c.source)
+                    .where(item_sources.c.item_id.in_(ids))
+                    .distinct()
+                    .order_by(item_sources.c.source)
+                )
+                for item_id, name in found:
+                    origins.setdefault(item_id, []).append(name)
+        return [
+            StoredItem(
+                _item(row),
+                _dt(row["removed"]),
+                tuple(origins.get(row["id"], ())),
+                _dt(row["first_seen"]) or _EPOCH,
+            )
+            for row in rows
+        ]
 
     def archive_pages(self) -> dict[str, dict[int, tuple[str, ...]]]:
         """Every feed's full archive pages: slug -> page number (from 1, oldest) -> guids."""
@@ -422,4 +550,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-__all__ = ["IngestReport", "SourceState", "Store"]
+__all__ = ["IngestReport", "SourceState", "Store", "StoredItem"]

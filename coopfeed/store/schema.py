@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
 )
 
@@ -89,13 +91,40 @@ archive_pages = Table(
 )
 
 
+# Claims that several nodes sharing one database take before working on something (a
+# source): ``holder`` names the node, ``expires`` is seconds since the epoch by the
+# database's clock; a row whose time has passed is free (see store.coordination).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False, default=""),
+    Column("expires", Float, nullable=False, default=0.0),
+)
+
+
 def _v1(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _v2(connection: Connection) -> None:
+    leases.create(connection, checkfirst=True)  # v1 of a new database made it already
+
+
 #: Migration n brings the schema from version n-1 to n.  Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The PostgreSQL advisory lock (held to the end of the transaction) that makes
+#: nodes starting together on a new database migrate it one after the other.
+MIGRATION_LOCK = 0x636F6F70_6D696772  # "coopmigr"
+
+
+def lock_for_migration(connection: Connection) -> None:
+    """Wait until no other process migrates the database (PostgreSQL; SQLite's write
+    transaction already excludes the others)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
 
 
 def current_version(connection: Connection) -> int:
