@@ -262,3 +262,32 @@ def test_file_urls_and_paths_work(project: Project, tmp_path: Path) -> None:
         .fetchall()
     )
     assert state == '[["by-path", null], ["by-url", null]]'
+
+
+def test_the_next_fetch_honours_ttl_max_age_and_backs_off(
+    project: Project, http_server: FeedServer
+) -> None:
+    ttl = rss(ONE).replace(
+        b"<description>d</description>", b"<description>d</description><ttl>600</ttl>"
+    )
+    http_server.set_document("/ttl.xml", ttl)
+    http_server.set_document("/cached.xml", rss(TWO), headers={"Cache-Control": "max-age=7200"})
+    config = project(
+        sources=feed_sources(
+            ("ttl", http_server.url("/ttl.xml")),
+            ("cached", http_server.url("/cached.xml")),
+            ("down", http_server.url("/status/500")),
+        ),
+        extra_site='max_interval = "8h"',
+    )
+    db = config.parent / "coopfeed.sqlite3"
+
+    def delays() -> dict[str, int]:
+        rows = sqlite3.connect(db).execute("SELECT name, next_due - last_fetch FROM sources")
+        return dict(rows.fetchall())
+
+    assert main(["run", "-c", str(config)]) == 1
+    assert delays() == {"ttl": 8 * 3600, "cached": 7200, "down": 3600}  # ttl clamped to 8h
+    assert main(["run", "-c", str(config), "--all"]) == 1
+    assert main(["run", "-c", str(config), "--all"]) == 1
+    assert delays()["down"] == 4 * 3600  # 1h, 2h, 4h: backing off, never disabled

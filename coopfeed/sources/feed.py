@@ -164,8 +164,34 @@ def parse_feed(
     )
     _note_repeated_keys(items, warnings)
     return SourceResult(
-        source, items=items, warnings=tuple(f"{source}: {url}: {w}" for w in warnings)
+        source,
+        items=items,
+        warnings=tuple(f"{source}: {url}: {w}" for w in warnings),
+        extra=_refresh_hint(parsed.get("feed") or {}),
     )
+
+
+_PERIODS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+
+
+def _refresh_hint(feed: Mapping[str, Any]) -> dict[str, str]:
+    """How often the feed says it changes, in seconds, as ``{"ttl": "..."}``: RSS
+    ``<ttl>`` (minutes) or ``sy:updatePeriod``/``sy:updateFrequency``; the longer wins."""
+    seconds = 0.0
+    ttl = str(feed.get("ttl") or "").strip()
+    if ttl.isdigit():
+        seconds = int(ttl) * 60.0
+    period = _PERIODS.get(str(feed.get("sy_updateperiod") or "").strip().lower())
+    if period:
+        frequency = str(feed.get("sy_updatefrequency") or "1").strip()
+        seconds = max(seconds, period / max(int(frequency) if frequency.isdigit() else 1, 1))
+    return {"ttl": f"{seconds:g}"} if seconds else {}
 
 
 def _parse(body: bytes, headers: Mapping[str, str], warnings: list[str]) -> tuple[bytes, Any]:
