@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coopfeed.dedupe import MatchPolicy
@@ -29,6 +29,7 @@ from coopfeed.types import Site
 DEFAULT_CONFIG = "config.toml"
 SOURCE_TYPES = ("archive", "feed")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+MAX_DURATION = 10 * 365 * 86400.0  # ten years: beyond it a "duration" is a typo
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -124,7 +125,7 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(value)
-    if seconds <= 0:
+    if not 0 < seconds <= MAX_DURATION:  # also refuses nan and inf
         raise ValueError(value)
     return seconds
 
@@ -507,10 +508,21 @@ def _feed_url(value: Any) -> str:
         raise ValueError(value)
     parts = urlsplit(value)
     if parts.scheme in ("http", "https") and parts.netloc:
+        host = parts.hostname or ""
+        if not host or any(ch.isspace() for ch in value) or not _port_ok(parts):
+            raise ValueError(value)
         return value
     if parts.scheme == "file" or (len(parts.scheme) <= 1):  # a path (or a Windows drive letter)
         return value
     raise ValueError(value)
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        return False
+    return True
 
 
 def _cron(value: Any) -> str:

@@ -91,22 +91,40 @@ def _truncate(text: str, limit: int) -> str:
 
 def text_to_html(text: str, limit: int) -> str:
     """Plain-text paragraphs (blank-line separated) -> escaped ``<p>`` elements."""
-    text = clean_text(text)[:limit]
+    return _at_most(limit, clean_text(text)[:limit], _paragraphs)
+
+
+def _paragraphs(text: str) -> str:
     paragraphs = [_SPACE.sub(" ", p).strip() for p in re.split(r"\n\s*\n", text)]
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+def _at_most(limit: int, text: str, render: Callable[[str], str]) -> str:
+    """``render(text)``, rendering less of ``text`` until the result (which escaping and
+    added attributes make longer than the text) has at most ``limit`` characters."""
+    result = render(text)
+    while len(result) > limit:
+        text = text[: min(len(text) - 1, len(text) * limit // len(result))]
+        result = render(text)
+    return result
 
 
 def sanitize_html(fragment: str, base_url: str | None, limit: int) -> str:
     """Allowlist-sanitize an HTML fragment (no script, style, event attributes,
     javascript:/data: URLs); relative URLs are made absolute against ``base_url``."""
-    cleaned = nh3.clean(
-        clean_text(fragment)[:limit],
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-        attribute_filter=_absolute_urls(base_url) if base_url else None,
-    )
-    # nh3 decodes character references: "&#x1b;" comes out as a raw ESC.
-    return clean_text(cleaned).strip()
+    attribute_filter = _absolute_urls(base_url) if base_url else None
+
+    def clean(text: str) -> str:
+        cleaned = nh3.clean(
+            text,
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer nofollow",
+            attribute_filter=attribute_filter,
+        )
+        # nh3 decodes character references: "&#x1b;" comes out as a raw ESC.
+        return clean_text(cleaned).strip()
+
+    return _at_most(limit, clean_text(fragment)[:limit], clean)
 
 
 def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -85,6 +86,28 @@ def is_http_uri(value: str) -> bool:
     return _HTTP_URI.fullmatch(value) is not None
 
 
+#: What stays as it is in the path, query and fragment of a published link.
+_URI_SAFE = "/;:@&=+$,!~*'()%-._?#"
+
+
+def link_uri(link: str) -> str:
+    """A link as a URI (RFC 3987 3.1): characters a URI cannot hold (non-ASCII, spaces,
+    "|", "[" ...) percent-encoded as UTF-8, a non-ASCII host IDNA-encoded.  The stored
+    link, which identity keys on, is never changed; only what the files say."""
+    if is_http_uri(link):
+        return link
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return link
+    try:
+        netloc = parts.netloc if parts.netloc.isascii() else parts.netloc.encode("idna").decode()
+    except UnicodeError:
+        netloc = quote(parts.netloc, safe=":@")
+    path, query, fragment = (quote(part, safe=_URI_SAFE) for part in parts[2:])
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
 def render_rss(feed: Feed, site: Site, document: Document | None = None) -> bytes:
     """RSS 2.0 for the newest items of ``feed`` (or ``document``), UTF-8, XML declaration.
 
@@ -101,7 +124,7 @@ def render_rss(feed: Feed, site: Site, document: Document | None = None) -> byte
         fe.guid(item.guid, permalink=item.guid_is_permalink and is_http_uri(item.guid))
         fe.title(item.title)
         if item.link:
-            fe.link(href=item.link)
+            fe.link(href=link_uri(item.link))
         if item.summary:
             fe.description(item.summary)
         fe.published(_utc(item.published))
@@ -134,7 +157,7 @@ def render_atom(feed: Feed, site: Site, document: Document | None = None) -> byt
         if item.link:
             # feedgen 1.0.0 writes entry links without rel/type attributes (it reads them
             # from the new element, not the dict): no rel means "alternate" in Atom.
-            fe.link(href=item.link, rel="alternate")
+            fe.link(href=link_uri(item.link), rel="alternate")
         if item.link and item.summary:
             fe.summary(item.summary, type="html")
         elif item.summary:  # an entry without an alternate link must have content

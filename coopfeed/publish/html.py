@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 
 import jinja2
 
-from coopfeed.publish.feeds import ATOM_TYPE, JSON_TYPE, RSS_TYPE, feed_title, feed_url
+from coopfeed.publish.feeds import (
+    ATOM_TYPE,
+    JSON_TYPE,
+    RSS_TYPE,
+    feed_title,
+    feed_url,
+    link_uri,
+)
 from coopfeed.types import Feed, Item, Site
 
 _MONTHS = (
@@ -89,5 +96,5 @@ def human_date(moment: datetime) -> str:
 def _safe_href(link: str | None) -> str | None:
     """The link when it is http(s); a javascript: or data: link would run on this site."""
     if link and link.lower().startswith(("http://", "https://")):
-        return link
+        return link_uri(link)
     return None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coopfeed.publish.archive import Document
-from coopfeed.publish.feeds import JSON, current_document, feed_title, feed_url
+from coopfeed.publish.feeds import JSON, current_document, feed_title, feed_url, link_uri
 from coopfeed.types import Feed, Item, Site
 
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -46,7 +46,7 @@ def render_json(feed: Feed, site: Site, document: Document | None = None) -> byt
 def _item(item: Item) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": item.guid}
     if item.link:
-        entry["url"] = item.link
+        entry["url"] = link_uri(item.link)
     entry["title"] = item.title
     if item.summary:
         entry["content_html"] = item.summary

@@ -47,6 +47,8 @@ def render_opml(feeds: Sequence[Feed], site: Site) -> bytes:
             xmlUrl=feed_url(site, feed.slug, RSS),
             htmlUrl=feed_url(site, feed.slug, "html"),
         )
+    if not ordered:  # OPML 2.0: a body holds at least one outline
+        etree.SubElement(body, "outline", text="No feeds published yet")
     data: bytes = etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
     return data
 

@@ -121,7 +121,9 @@ _WEEK_DATE = re.compile(r"[0-9]{4}-?W", re.IGNORECASE)
 _OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})$")
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_C1 = re.compile(b"\xc2[\x80-\x9f]")  # U+0080 to U+009F in UTF-8
 _TAG_START = re.compile(r"</?[A-Za-z]")
+#: An RFC 822 date with its weekday but no zone, which feedparser cannot read.
 _RFC822_NO_ZONE = re.compile(r"[A-Za-z]{3},\s*[0-9]{1,2}\s+[A-Za-z]{3}\s+[0-9]{4}\s+[0-9:]{5,8}")
 
 
@@ -201,6 +203,8 @@ def _parse(body: bytes, headers: Mapping[str, str], warnings: list[str]) -> tupl
         warnings.append(problem)
     if not data.strip():
         raise _NotAFeed("empty body")
+    if b"\xc2" in data:  # C1 controls: removed, as normalize would (feedparser's loose
+        data = _C1.sub(b"", data)  # parser turns them into cp1252's "…" and "Ÿ" first)
     if b"<!ENTITY" in data and b"<!DOCTYPE" in data:  # declarations act only in a DTD
         data = _defuse_entities(data, warnings)
     if b"&#" in data:
