@@ -24,6 +24,7 @@ from coopfeed.pipeline import RunReport, build_feeds, publish_all, run_once
 from coopfeed.publish import render_opml, write_if_changed
 from coopfeed.serve import JsonFormatter, add_serve_arguments, cmd_serve
 from coopfeed.store import SourceState, Store, StoredItem
+from coopfeed.store.coordination import new_output_version
 
 OK, FAILED, USAGE = 0, 1, 2
 log = logging.getLogger("coopfeed")
@@ -165,7 +166,11 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     store = Store.open(config.database)
     try:
         with store.lock(wait=args.wait):
-            report = run_once(config, store, datetime.now(UTC), everything=args.all)
+            now = datetime.now(UTC)
+            report = run_once(config, store, now, everything=args.all)
+            if report.published.written or report.published.removed:
+                # ``coopfeed serve`` nodes on the same database render what changed.
+                new_output_version(store, now)
     finally:
         store.close()
     _summarize(report)

@@ -11,7 +11,8 @@ The jobs decide only *when*; what happens is the pipeline's business:
 - a refresh that changed something requests a publish; requests that come while one is
   pending share it, so sources that finish together are published once;
 - every job holds the store's lock (the one ``coopfeed run`` takes) only while it
-  stores what it fetched (fetching needs no lock) or publishes,
+  stores the items it fetched (fetching needs no lock, nor does recording a fetch
+  that brought no items) or publishes,
   and waits for it in short slices so stopping never waits on it.
 
 Several nodes may share one database (DESIGN 8); each runs its own scheduler (jobs are
@@ -330,7 +331,11 @@ class Scheduler:
         # The fetch may have taken most of the lease: extend it to cover storing.
         claim(self._store, SOURCE_JOB + source.name, self.node, lease)
         with ExitStack() as held:
-            self._take_lock(held)
+            # Items are matched against every stored item: one writer at a time.  A
+            # result without items (not modified, failed) only updates the source's own
+            # state, which the lease already keeps to this node.
+            if any(result.result.items for _, result in fetched):
+                self._take_lock(held)
             return store_fetched(config, self._store, fetched, now)
 
     def _publish(self) -> None:
@@ -369,7 +374,11 @@ class Scheduler:
         """The follow job: when another node published (the output version moved), render
         this node's files from the store as that node did.  Skipped while this node has a
         publish of its own pending (it renders everything, and pings the hub for what
-        changed), and when the store's lock is busy (the next look tries again)."""
+        changed), and when the store's lock is busy (the next look tries again).
+
+        The lock gives the render one state of the store, and keeps it from writing into
+        the output folder while a publish (or ``coopfeed run``) of this node does.
+        """
         with self._working(FOLLOW_JOB) as started:
             if not started or not self._behind():
                 return

@@ -161,7 +161,17 @@ class Store:
             self._lock.release()
 
     def migrate(self) -> None:
+        """Bring the schema up to date; a second process opening a database that another
+        is creating or migrating waits for it (SQLite's write lock, PostgreSQL's advisory
+        lock) and then finds the work done."""
         with self._connect() as c:
+            if schema.current_version(c) == schema.SCHEMA_VERSION:
+                return
+        with self._connect() as c:
+            if c.dialect.name == "sqlite":
+                # pysqlite opens no transaction before DDL or SELECT: without this the
+                # version check and the CREATE TABLEs would race another process's.
+                c.exec_driver_sql("BEGIN IMMEDIATE")
             schema.lock_for_migration(c)
             version = schema.current_version(c)
             if version > schema.SCHEMA_VERSION:
@@ -354,15 +364,16 @@ class Store:
         return True
 
     def published_items(self) -> list[Item]:
-        """Every item not removed, newest first (ties broken by guid, for stable output)."""
-        query = (
-            select(items)
-            .where(items.c.removed.is_(None))
-            .order_by(items.c.published.desc(), items.c.guid)
-        )
+        """Every item not removed, newest first (ties broken by guid, for stable output).
+
+        Sorted here rather than by the database: PostgreSQL compares text by its locale's
+        collation and SQLite by bytes, and every node must write the same bytes."""
+        query = select(items).where(items.c.removed.is_(None))
         with self._connect() as c:
             rows = c.execute(query).mappings().all()
-        return [_item(row) for row in rows]
+        found = sorted((_item(row) for row in rows), key=lambda item: item.guid)
+        found.sort(key=lambda item: item.published, reverse=True)
+        return found
 
     def find_items(self, reference: str) -> list[StoredItem]:
         """The items a guid, a link, or a published link to an anchor refers to."""
@@ -470,6 +481,10 @@ class Store:
             return len(c.execute(select(items.c.id)).all())
 
     def check_integrity(self) -> str:
+        """SQLite's ``integrity_check``: "ok" or what is wrong (PostgreSQL has no such
+        check in SQL: StoreError)."""
+        if self.engine.dialect.name != "sqlite":
+            raise StoreError(f"database {self.name}: integrity_check is SQLite's")
         with self._connect() as c:
             return str(c.exec_driver_sql("PRAGMA integrity_check").scalar())
 

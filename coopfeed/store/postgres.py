@@ -59,11 +59,17 @@ def engine_for(database: str) -> tuple[Engine, str]:
             f" not {url.drivername}://"
         )
     url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(
-        url,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT, "options": _SESSION_OPTIONS},
-    )
+    try:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT, "options": _SESSION_OPTIONS},
+        )
+    except ImportError:
+        raise StoreError(
+            f"database {shown!r}: PostgreSQL needs the psycopg package"
+            " (pip install 'psycopg[binary]')"
+        ) from None
     return engine, shown
 
 

@@ -14,11 +14,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     select,
+    text,
 )
 
 metadata = MetaData()
@@ -30,12 +33,20 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# PostgreSQL's b-tree indexes refuse an entry over about 2.7 kB, and a guid, key or
+# title from a feed may be longer.  So where SQLite has a unique key on such a column,
+# PostgreSQL has a unique index on the column's MD5 (its one built-in immutable digest
+# of text; only values made to collide, both by whoever writes one feed, could clash)
+# and a hash index to look values up; equality-only indexes are hash indexes there.
+_PG = "postgresql"
+
+
 # Dates are whole seconds since the epoch, UTC: the same in every database.
 items = Table(
     "items",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("guid", Text, nullable=False, unique=True),
+    Column("guid", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("title_key", Text, nullable=False),
     Column("link", Text),
@@ -49,18 +60,24 @@ items = Table(
     Column("updated", BigInteger, nullable=False),
     Column("first_seen", BigInteger, nullable=False),
     Column("removed", BigInteger),  # when the operator removed it (a tombstone)
-    Index("items_link_key", "link_key"),
-    Index("items_title_key", "title_key"),
+    UniqueConstraint("guid").ddl_if(dialect="sqlite"),
+    Index("items_guid_md5", text("md5(guid)"), unique=True).ddl_if(dialect=_PG),
+    Index("items_guid", "guid", postgresql_using="hash").ddl_if(dialect=_PG),
+    Index("items_link_key", "link_key", postgresql_using="hash"),
+    Index("items_title_key", "title_key", postgresql_using="hash"),
     Index("items_published", "published"),
 )
 
 item_sources = Table(
     "item_sources",
     metadata,
-    Column("source", String(100), primary_key=True),
-    Column("key", Text, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("key", Text, nullable=False),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Column("first_seen", BigInteger, nullable=False),
+    PrimaryKeyConstraint("source", "key").ddl_if(dialect="sqlite"),
+    Index("item_sources_key_md5", text("source, md5(key)"), unique=True).ddl_if(dialect=_PG),
+    Index("item_sources_key", "key", postgresql_using="hash").ddl_if(dialect=_PG),
     Index("item_sources_item", "item_id"),
 )
 
