@@ -1,0 +1,1 @@
+"""coopfeed's benchmark: ``python -m bench`` (see bench/README.md)."""
