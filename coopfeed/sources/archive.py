@@ -9,6 +9,7 @@ line holding only a URL, and an optional summary of paragraphs up to the next he
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import re
@@ -134,7 +135,7 @@ def _split_lines(text: str) -> list[str]:
     for char in _ODD_SPACES:  # faster than a regex or translate when (as usual) none occur
         if char in text:
             text = text.replace(char, " ")
-    return [line.strip() for line in text.split("\n")]
+    return list(map(str.strip, text.split("\n")))
 
 
 def _classify(lines: list[str]) -> list[int]:
@@ -159,8 +160,10 @@ def _classify(lines: list[str]) -> list[int]:
 def _parse_date(line: str) -> date | None:
     """A DATE line -> its date, or None when it names an impossible day."""
     parts = line.split(" ")
-    if len(parts) == 3 and parts[0].isdecimal() and parts[2].isdecimal():  # "29 July 2021"
+    if len(parts) == 3 and parts[2].isdecimal() and parts[0].isdecimal():  # "29 July 2021"
         day, month, year = parts
+    elif len(parts) == 3 and parts[2].isdecimal() and parts[1].rstrip(",").isdecimal():
+        month, day, year = parts[0], parts[1].rstrip(","), parts[2]  # "July 29, 2021"
     else:
         found = _DATE_LINE.fullmatch(line)
         assert found is not None, line
@@ -206,7 +209,8 @@ class _Listing:
         self.lines = lines
         self.kinds = _classify(lines)
         self.categories: dict[str, tuple[str]] = {}
-        self.dates: dict[str, date | None] = {}
+        #: ``_parse_date``, remembered: a listing has several entries a day.
+        self.date = functools.cache(_parse_date)
 
     def entries(self) -> list[tuple[int, int]]:
         """(header index, end index) of every entry, in file order."""
@@ -215,16 +219,25 @@ class _Listing:
         content = -1  # the current entry's first line that is not blank or a URL
         index = -1
         kinds, lines = self.kinds, self.lines
+        last = len(kinds) - 1
         with contextlib.suppress(ValueError):
             while True:
                 index = kinds.index(HEADER, index + 1)
-                found = int(lines[index][: lines[index].index(".")])
-                if self._starts_entry(index, content, found - number):
+                line = lines[index]
+                found = int(line[: line.index(".")])
+                if (  # the usual header, decided here; _starts_entry decides the others
+                    content < index
+                    and (index == 0 or not lines[index - 1])
+                    and 0 < found - number <= _MAX_GAP
+                ) or self._starts_entry(index, content, found - number):
                     if not heads:
                         self._drop_heading(index)
                     heads.append(index)
                     number = found
-                    content = self._next_line(index, (BLANK, URL))
+                    content = index + 1  # _next_line(index, (BLANK, URL)), inlined
+                    while content < last and (kinds[content] == BLANK or kinds[content] == URL):
+                        content += 1
+                    content = min(content, last)
         return list(zip(heads, [*heads[1:], len(lines)], strict=False))
 
     def _drop_heading(self, first: int) -> None:
@@ -278,7 +291,7 @@ class _Listing:
             at = kinds.index(DATE, head + 1, end)
         except ValueError:
             return "no date"
-        published = self._date(lines[at])
+        published = self.date(lines[at])
         if published is None:
             return f"impossible date '{lines[at]}'"
         link = self._take_link(head + 1, at, end) if URL in kinds[head + 1 : end] else None
@@ -295,12 +308,6 @@ class _Listing:
             categories=self._category(head),
         )
 
-    def _date(self, line: str) -> date | None:
-        """``_parse_date``, remembered: a listing has several entries a day."""
-        if line not in self.dates:
-            self.dates[line] = _parse_date(line)
-        return self.dates[line]
-
     def _take_link(self, start: int, at: int, end: int) -> str | None:
         """The first URL line among the title's lines, else the summary's first line
         if it is a URL line; that line is blanked out."""
@@ -315,10 +322,16 @@ class _Listing:
 
     def _summary(self, start: int, end: int) -> str | None:
         """The lines of each paragraph joined with spaces, the paragraphs with blank lines."""
-        text = "\n".join(self.lines[start:end]).strip("\n")
-        if "\n" in text:
-            text = "\n\n".join(p.replace("\n", " ") for p in _PARAGRAPH_BREAK.split(text))
-        return _tidy(text) or None
+        lines = self.lines[start:end]
+        found = list(filter(None, lines))
+        if len(found) == 1:  # the usual one-line paragraph: no copies
+            text = found[0]
+        elif not found:
+            return None
+        else:
+            text = "\n".join(lines).strip("\n")
+            text = "\n\n".join([p.replace("\n", " ") for p in _PARAGRAPH_BREAK.split(text)])
+        return _tidy(text)
 
     def _category(self, head: int) -> tuple[str]:
         """The header's category, as ``RawItem.categories``."""
