@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,10 +31,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from coopfeed.dedupe import MatchPolicy, near_duplicate
+from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
+from coopfeed.store.matching import EXTRA, MAX_INDEXED, TitleIndex, order, search_database
 from coopfeed.store.schema import archive_pages, item_sources, items, meta, sources
 from coopfeed.types import Item
 
@@ -97,10 +99,15 @@ def _dt(value: int | None) -> datetime | None:
 class Store:
     """A coopfeed database: SQLite file path or ``postgresql://`` URL."""
 
+    #: The most stored items the title index holds (coopfeed.store.matching).
+    max_indexed = MAX_INDEXED
+
     def __init__(self, engine: Engine, lock_path: Path | None, name: str):
         self.engine = engine
         self.name = name
         self._lock = filelock.FileLock(str(lock_path)) if lock_path else None
+        self._index: TitleIndex | None = None  # see coopfeed.store.matching
+        self._index_lock = threading.Lock()
 
     @classmethod
     def open(cls, database: str) -> Store:
@@ -251,117 +258,22 @@ class Store:
     def _ingest_once(
         self, source: str, candidates: Sequence[Candidate], now: datetime, policy: MatchPolicy
     ) -> IngestReport:
-        report = IngestReport()
-        with self._connect() as c:
-            rows = c.execute(
-                select(item_sources.c.key, item_sources.c.item_id).where(
-                    item_sources.c.source == source
-                )
-            )
-            known: dict[str, int] = {key: item_id for key, item_id in rows}
-            own = set(known.values())
-            batch: set[str] = set()
-            for candidate in candidates:
-                item_id = known.get(candidate.key)
-                if item_id is not None:
-                    row = self._row(c, item_id)
-                    # The source that stored the item may edit it (once per batch: a
-                    # second copy in the same batch only fills in); others only fill in.
-                    edit = row["source"] == source and candidate.key not in batch
-                    batch.add(candidate.key)
-                    values = _edits(row, candidate) if edit else _fill_ins(row, candidate)
-                    if not self._apply(c, row, values, report):
-                        report.unchanged += 1
-                    continue
-                item_id = self._match(c, candidate, policy, own)
-                if item_id is None:
-                    item_id = self._insert(c, candidate, now)
-                    report.new += 1
-                    report.categories.update(candidate.item.categories)
-                else:
-                    row = self._row(c, item_id)
-                    self._apply(c, row, _fill_ins(row, candidate), report)
-                    report.merged += 1
-                for key in (candidate.key, *candidate.aliases):
-                    if key not in known:  # an alias another item holds stays with it
-                        c.execute(
-                            insert(item_sources).values(
-                                source=source, key=key, item_id=item_id, first_seen=_ts(now)
-                            )
-                        )
-                        known[key] = item_id
-                own.add(item_id)
-                batch.add(candidate.key)
-        return report
+        with self._index_lock:
+            try:
+                with self._connect() as c:
+                    batch = _Batch(c, self._title_index(c), source, policy, now)
+                    return batch.apply(candidates, self.max_indexed)
+            except BaseException:
+                self._index = None  # it may hold rows the rollback took back
+                raise
 
-    def _row(self, c: Connection, item_id: int) -> Any:
-        return c.execute(select(items).where(items.c.id == item_id)).mappings().one()
-
-    def _insert(self, c: Connection, candidate: Candidate, now: datetime) -> int:
-        item = candidate.item
-        result = c.execute(
-            insert(items).values(
-                guid=candidate.guid,
-                title=item.title,
-                title_key=candidate.title_key,
-                link=item.link,
-                link_key=candidate.link_key,
-                anchor=candidate.anchor,
-                summary=item.summary,
-                categories=json.dumps(list(item.categories)),
-                authors=json.dumps(list(item.authors)),
-                source=item.source,
-                published=_ts(item.published),
-                updated=_ts(item.updated),
-                first_seen=_ts(now),
-            )
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-    def _match(
-        self, c: Connection, candidate: Candidate, policy: MatchPolicy, own: set[int]
-    ) -> int | None:
-        """The stored item that is the same story, if any: the same guid or canonical
-        link, else (from another source only: ``own`` are this source's items) the
-        same title within a day, or a near-duplicate title within a short window."""
-        found = c.execute(select(items.c.id).where(items.c.guid == candidate.guid)).scalar()
-        if found is None and candidate.link_key:
-            query = select(items.c.id).where(items.c.link_key == candidate.link_key)
-            found = c.execute(query.order_by(items.c.id).limit(1)).scalar()
-        if found is not None:
-            return int(found)
-        published = _ts(candidate.item.published)
-        window = int(max(policy.same_title_window, policy.near_duplicate_window))
-        query = (
-            select(items.c.id, items.c.title_key, items.c.published)
-            .where(items.c.published.between(published - window, published + window))
-            .order_by(items.c.id)
-        )
-        near = None
-        for item_id, key, when in c.execute(query):
-            if item_id in own:
-                continue
-            distance = abs(when - published)
-            if key == candidate.title_key and distance <= policy.same_title_window:
-                return int(item_id)
-            if (
-                near is None
-                and distance <= policy.near_duplicate_window
-                and near_duplicate(candidate.title_key, key, policy.similarity)
-            ):
-                near = int(item_id)
-        return near
-
-    def _apply(self, c: Connection, row: Any, values: dict[str, Any], report: IngestReport) -> bool:
-        if not values:
-            return False
-        c.execute(update(items).where(items.c.id == row["id"]).values(values))
-        report.updated += 1
-        report.categories.update(json.loads(values.get("categories", row["categories"])))
-        report.categories.update(json.loads(row["categories"]))
-        return True
+    def _title_index(self, c: Connection) -> TitleIndex:
+        """This store's title index, up to date with what other writers stored."""
+        if self._index is None:
+            self._index = TitleIndex(int(c.execute(select(func.max(items.c.id))).scalar() or 0))
+        else:
+            self._index.refresh(c)
+        return self._index
 
     def published_items(self) -> list[Item]:
         """Every item not removed, newest first (ties broken by guid, for stable output).
@@ -487,6 +399,208 @@ class Store:
             raise StoreError(f"database {self.name}: integrity_check is SQLite's")
         with self._connect() as c:
             return str(c.exec_driver_sql("PRAGMA integrity_check").scalar())
+
+
+class _Batch:
+    """One source's candidates applied in one transaction.
+
+    Lookups are made for the whole batch where they can be (the source's keys, the
+    candidates' guids and links, the rows they point to); new items are inserted at the
+    end, in one statement, under provisional negative ids until then, and every change
+    to a stored item is one UPDATE.
+    """
+
+    def __init__(
+        self, c: Connection, index: TitleIndex, source: str, policy: MatchPolicy, now: datetime
+    ) -> None:
+        self.c = c
+        self.index = index
+        self.source = source
+        self.policy = policy
+        self.now = _ts(now)
+        self.report = IngestReport()
+        self.rows: dict[int, dict[str, Any]] = {}  # item id -> its row as changed so far
+        self.changes: dict[int, dict[str, Any]] = {}  # stored item id -> columns to update
+        self.new: dict[int, dict[str, Any]] = {}  # provisional id -> the row to insert
+        self.keys: list[tuple[str, int]] = []  # (key, item id) for item_sources
+
+    def apply(self, candidates: Sequence[Candidate], max_indexed: int) -> IngestReport:
+        c, report = self.c, self.report
+        known: dict[str, int] = dict(
+            c.execute(
+                select(item_sources.c.key, item_sources.c.item_id).where(
+                    item_sources.c.source == self.source
+                )
+            ).all()
+        )
+        own = set(known.values())
+        fresh = [candidate for candidate in candidates if candidate.key not in known]
+        self._load_rows({known[one.key] for one in candidates if one.key in known})
+        guids = self._ids_by(items.c.guid, {candidate.guid for candidate in fresh})
+        links = self._ids_by(
+            items.c.link_key, {candidate.link_key for candidate in fresh if candidate.link_key}
+        )
+        self._prepare_index([_ts(candidate.item.published) for candidate in fresh], max_indexed)
+        batch: set[str] = set()
+        for candidate in candidates:
+            item_id = known.get(candidate.key)
+            if item_id is not None:
+                row = self._row(item_id)
+                # The source that stored the item may edit it (once per batch: a second
+                # copy in the same batch only fills in); others only fill in.
+                edit = row["source"] == self.source and candidate.key not in batch
+                batch.add(candidate.key)
+                values = _edits(row, candidate) if edit else _fill_ins(row, candidate)
+                if not self._change(item_id, values, links):
+                    report.unchanged += 1
+                continue
+            item_id = guids.get(candidate.guid)
+            if item_id is None and candidate.link_key:
+                item_id = links.get(candidate.link_key)
+            if item_id is None:
+                item_id = self._search(candidate, own)
+            if item_id is None:
+                item_id = self._insert(candidate)
+                guids[candidate.guid] = item_id
+                if candidate.link_key:
+                    links.setdefault(candidate.link_key, item_id)
+                report.new += 1
+                report.categories.update(candidate.item.categories)
+            else:
+                self._change(item_id, _fill_ins(self._row(item_id), candidate), links)
+                report.merged += 1
+            for key in (candidate.key, *candidate.aliases):
+                if key not in known:  # an alias another item holds stays with it
+                    self.keys.append((key, item_id))
+                    known[key] = item_id
+            own.add(item_id)
+            batch.add(candidate.key)
+        self._write()
+        return report
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _load_rows(self, ids: set[int]) -> None:
+        wanted = sorted(ids - self.rows.keys())
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in self.c.execute(select(items).where(items.c.id.in_(chunk))).mappings():
+                self.rows[row["id"]] = dict(row)
+
+    def _row(self, item_id: int) -> dict[str, Any]:
+        if item_id not in self.rows:
+            self._load_rows({item_id})
+        return self.rows[item_id]
+
+    def _ids_by(self, column: Any, values: set[str]) -> dict[str, int]:
+        """value -> the oldest stored item with it in ``column``."""
+        found: dict[str, int] = {}
+        wanted = sorted(values)
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(column, func.min(items.c.id)).where(
+                column.in_(wanted[start : start + _CHUNK])
+            )
+            for value, item_id in self.c.execute(query.group_by(column)):
+                found[value] = int(item_id)
+        return found
+
+    def _prepare_index(self, published: list[int], max_indexed: int) -> None:
+        if published:
+            self.index.prepare(self.c, published, self.policy, max_indexed)
+
+    def _search(self, candidate: Candidate, own: set[int]) -> int | None:
+        """The stored (or new in this batch) item with an equal or near-duplicate title."""
+        key, published, policy = candidate.title_key, _ts(candidate.item.published), self.policy
+        found = self.index.search(key, published, policy, own)
+        if self.index.covers(published, policy):
+            return found
+        grams = self.index.rarest(key, policy, EXTRA)
+        stored = search_database(self.c, key, published, policy, own, grams)
+        if stored is None or found is None:
+            return stored if found is None else found
+
+        def rank(item_id: int) -> tuple[bool, tuple[int, int]]:
+            row = self._row(item_id)
+            equal = row["title_key"] == key
+            within = abs(row["published"] - published) <= policy.same_title_window
+            return (not (equal and within), order(item_id))
+
+        return min(stored, found, key=rank)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _insert(self, candidate: Candidate) -> int:
+        item = candidate.item
+        item_id = -(len(self.new) + 1)
+        row: dict[str, Any] = {
+            "id": item_id,
+            "guid": candidate.guid,
+            "title": item.title,
+            "title_key": candidate.title_key,
+            "link": item.link,
+            "link_key": candidate.link_key,
+            "anchor": candidate.anchor,
+            "summary": item.summary,
+            "categories": json.dumps(list(item.categories)),
+            "authors": json.dumps(list(item.authors)),
+            "source": item.source,
+            "published": _ts(item.published),
+            "updated": _ts(item.updated),
+            "first_seen": self.now,
+            "removed": None,
+        }
+        self.new[item_id] = row
+        self.rows[item_id] = row
+        self.index.add(item_id, candidate.title_key, row["published"])
+        return item_id
+
+    def _change(self, item_id: int, values: dict[str, Any], links: dict[str, int]) -> bool:
+        if not values:
+            return False
+        row = self.rows[item_id]
+        self.report.updated += 1
+        self.report.categories.update(json.loads(values.get("categories", row["categories"])))
+        self.report.categories.update(json.loads(row["categories"]))
+        if "link_key" in values:
+            if row["link_key"] and links.get(row["link_key"]) == item_id:
+                del links[row["link_key"]]
+            new_key = values["link_key"]
+            if new_key and (new_key not in links or order(item_id) < order(links[new_key])):
+                links[new_key] = item_id
+        row.update(values)
+        if item_id > 0:
+            self.changes.setdefault(item_id, {}).update(values)
+        return True
+
+    def _write(self) -> None:
+        c = self.c
+        renamed: dict[int, int] = {}
+        if self.new:
+            provisional = list(self.new)
+            rows = [{k: v for k, v in self.new[i].items() if k != "id"} for i in provisional]
+            result = c.execute(
+                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+            )
+            renamed = dict(zip(provisional, (int(i) for i in result.scalars()), strict=True))
+            self.index.rename(renamed)
+        for item_id, values in self.changes.items():
+            c.execute(update(items).where(items.c.id == item_id).values(values))
+        if self.keys:
+            c.execute(
+                insert(item_sources),
+                [
+                    {
+                        "source": self.source,
+                        "key": key,
+                        "item_id": renamed.get(item_id, item_id),
+                        "first_seen": self.now,
+                    }
+                    for key, item_id in self.keys
+                ],
+            )
+
+
+_CHUNK = 500  # values in one IN (...)
 
 
 def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:

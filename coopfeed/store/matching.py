@@ -1,0 +1,315 @@
+"""Finding the stored item that is the same story as a new one, by title (DESIGN 5.1).
+
+An item from another source is the same story when its title key is equal and its date
+within ``same_title_window``, or when its title is a near duplicate (trigram Jaccard
+similarity, :mod:`coopfeed.dedupe`) and its date within ``near_duplicate_window``.  Of
+several such items the answer is the oldest (lowest id) with an equal title, else the
+oldest near duplicate.
+
+Comparing a title with every item in its window costs too much once windows hold
+thousands of items, so :class:`TitleIndex` keeps, in memory, the title keys of the items
+of the days it has loaded, with an inverted index from trigram to items.  It is exact:
+two trigram sets with Jaccard similarity at least ``t`` share at least ``ceil(t * |A|)``
+of the ``|A|`` trigrams of the first, so any ``|A| - ceil(t * |A|) + 1`` of its trigrams
+include one the other has.  A search takes the rarest ones in the index, whose postings
+are short, and verifies what they point to.
+
+The index lives as long as its store and follows other writers by reading the rows
+added since it last looked (item ids only grow while the store's lock serializes
+writers, and a stored title key and date never change).  Before a batch, it loads the
+days the batch will search where that pays (:meth:`TitleIndex.prepare`): days with few
+items, and days two or more candidates search, within :data:`MAX_INDEXED` items.  A
+candidate whose window is not all loaded asks the database (:func:`search_database`):
+one query, filtered by date, length and the same chosen trigrams.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from itertools import chain
+
+from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
+from coopfeed.store.schema import items
+
+#: The most items the index holds (its postings take about 0.5 KB an item).
+MAX_INDEXED = 250_000
+DAY = 86_400
+#: How many trigrams a search takes beyond the least it must: a near duplicate then has
+#: ``EXTRA + 1`` of them, which few other titles in the window have.
+EXTRA = 6
+#: A day with at most this many items is loaded whenever a candidate searches it; a
+#: bigger one when at least LOAD_DEMAND candidates search it (indexing a row costs
+#: about as much as reading it in fifty queries).
+SMALL_DAY = 200
+LOAD_DEMAND = 50
+
+
+def order(item_id: int) -> tuple[int, int]:
+    """Stored items (positive ids) by id, then the batch's new ones (negative
+    provisional ids -1, -2, ...) in the order they came: oldest first."""
+    return (0, item_id) if item_id > 0 else (1, -item_id)
+
+
+def _day(timestamp: int) -> int:
+    return timestamp // DAY
+
+
+def _how_many(size: int, threshold: float) -> int:
+    # ceil(t * size), without float noise making 0.85 * 20 = 17.000000000000004 into 18
+    need = math.ceil(threshold * size - 1e-9)
+    return size - need + 1
+
+
+class TitleIndex:
+    """Title keys and dates of stored items, by trigram; see the module's docstring."""
+
+    def __init__(self, last_id: int) -> None:
+        self.last_id = last_id  # rows up to this id are in (for the loaded days)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every row (``last_id`` stays: loading days reads up to it)."""
+        self.days: set[int] = set()  # days loaded from the database (all their rows)
+        self._ids: list[int] = []  # position -> item id (provisional ids are negative)
+        self._keys: list[str] = []
+        self._published: list[int] = []
+        self._positions: dict[int, int] = {}  # item id -> position
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        # day -> trigram -> positions: a search reads only the days of its window
+        self._postings: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self._counts: Counter[str] = Counter()  # trigram -> items with it, all days
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, item_id: int, title_key: str, published: int) -> None:
+        if item_id in self._positions:
+            return
+        position = len(self._ids)
+        self._ids.append(item_id)
+        self._keys.append(title_key)
+        self._published.append(published)
+        self._positions[item_id] = position
+        self._by_key[title_key].append(position)
+        postings = self._postings[_day(published)]
+        grams = trigrams(title_key)
+        for gram in grams:
+            postings[gram].append(position)
+        self._counts.update(grams)
+
+    def rename(self, renamed: dict[int, int]) -> None:
+        """Provisional ids -> the ids the database gave."""
+        for old, new in renamed.items():
+            position = self._positions.pop(old)
+            self._ids[position] = new
+            self._positions[new] = position
+
+    def _window(self, published: int, window: float) -> list[dict[str, list[int]]]:
+        days = range(_day(published - int(window)), _day(published + int(window)) + 1)
+        return [self._postings[day] for day in days if day in self._postings]
+
+    def rarest(self, title_key: str, policy: MatchPolicy, extra: int = 0) -> list[str]:
+        """The trigrams of ``title_key`` a near duplicate must share at least
+        ``extra + 1`` of: the rarest ones (any would do; rare ones have short postings),
+        those inside the key (not made with the padding) first."""
+        counts = self._counts
+        grams = sorted(
+            trigrams(title_key), key=lambda gram: (gram not in title_key, counts[gram], gram)
+        )
+        return grams[: _how_many(len(grams), policy.similarity) + extra]
+
+    def search(
+        self, title_key: str, published: int, policy: MatchPolicy, skip: set[int]
+    ) -> int | None:
+        """The item an equal title, else a near-duplicate one, makes this the same story
+        as (among the indexed ones, not in ``skip``)."""
+        ids, dates = self._ids, self._published
+        best: int | None = None
+        for position in self._by_key.get(title_key, ()):
+            item_id = ids[position]
+            if item_id in skip or abs(dates[position] - published) > policy.same_title_window:
+                continue
+            if best is None or order(item_id) < order(best):
+                best = item_id
+        if best is not None or policy.similarity >= 1.0:
+            return best
+        # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
+        grams = self.rarest(title_key, policy, EXTRA)
+        least = len(grams) - _how_many(len(trigrams(title_key)), policy.similarity) + 1
+        window = self._window(published, policy.near_duplicate_window)
+        hits = Counter(
+            chain.from_iterable(day[gram] for day in window for gram in grams if gram in day)
+        )
+        candidates = sorted(
+            (position for position, n in hits.items() if n >= least),
+            key=lambda position: order(ids[position]),
+        )
+        for position in candidates:  # oldest first: the first near duplicate is the answer
+            if (
+                ids[position] not in skip
+                and abs(dates[position] - published) <= policy.near_duplicate_window
+                and near_duplicate(title_key, self._keys[position], policy.similarity)
+            ):
+                return ids[position]
+        return None
+
+    # -- following the database ------------------------------------------------------
+
+    def refresh(self, c: Connection) -> None:
+        """Add the rows other writers stored since the last look (in loaded days)."""
+        query = select(items.c.id, items.c.title_key, items.c.published).where(
+            items.c.id > self.last_id
+        )
+        for item_id, key, published in c.execute(query.order_by(items.c.id)):
+            self.last_id = max(self.last_id, item_id)
+            if _day(published) in self.days:
+                self.add(item_id, key, published)
+
+    def load(self, c: Connection, days: Iterable[int]) -> None:
+        """Load every row of ``days`` not loaded yet."""
+        missing = sorted(set(days) - self.days)
+        for first, last in _runs(missing):
+            query = select(items.c.id, items.c.title_key, items.c.published).where(
+                items.c.published >= first * DAY,
+                items.c.published < (last + 1) * DAY,
+                items.c.id <= self.last_id,
+            )
+            for item_id, key, published in c.execute(query):
+                self.add(item_id, key, published)
+        self.days.update(missing)
+
+    def covers(self, published: int, policy: MatchPolicy) -> bool:
+        """Whether every day a candidate published then is compared with is loaded."""
+        return window_days([published], policy) <= self.days
+
+    def prepare(
+        self, c: Connection, published: Sequence[int], policy: MatchPolicy, limit: int
+    ) -> None:
+        """Load the days a batch of candidates (published at these times) will search,
+        where that pays (a day with few items, or one that many candidates search), as
+        long as the index stays within ``limit`` items.  The other candidates ask the
+        database."""
+        demand: Counter[int] = Counter()
+        for when in published:
+            demand.update(window_days([when], policy))
+        for attempt in range(2):
+            missing = set(demand) - self.days
+            rows = day_counts(c, missing)
+            budget = limit - len(self)
+            chosen = []
+            # Cheap days first, then the most searched.
+            for day in sorted(missing, key=lambda day: (rows.get(day, 0), -demand[day], day)):
+                count = rows.get(day, 0)
+                if count > budget:
+                    break
+                if count <= SMALL_DAY or demand[day] >= LOAD_DEMAND:
+                    chosen.append(day)
+                    budget -= count
+            if attempt == 0 and len(chosen) < len(missing) and len(self) > limit // 2:
+                # Make room: forget the days loaded for earlier batches, and choose again.
+                self.clear()
+                continue
+            self.load(c, chosen)
+            return
+
+
+def day_counts(c: Connection, days: Iterable[int]) -> dict[int, int]:
+    """day -> how many stored items it holds (days without any left out)."""
+    counts: dict[int, int] = {}
+    day = func.floor(items.c.published / float(DAY))
+    for first, last in _runs(sorted(days)):
+        query = (
+            select(day, func.count())
+            .where(items.c.published >= first * DAY, items.c.published < (last + 1) * DAY)
+            .group_by(day)
+        )
+        for number, count in c.execute(query):
+            counts[int(number)] = int(count)
+    return counts
+
+
+def window_days(published: Iterable[int], policy: MatchPolicy) -> set[int]:
+    """The days whose items candidates published at these times are compared with."""
+    window = int(max(policy.same_title_window, policy.near_duplicate_window))
+    days: set[int] = set()
+    for when in published:
+        days.update(range(_day(when - window), _day(when + window) + 1))
+    return days
+
+
+def search_database(
+    c: Connection,
+    title_key: str,
+    published: int,
+    policy: MatchPolicy,
+    skip: set[int],
+    grams: Sequence[str],
+) -> int | None:
+    """:meth:`TitleIndex.search` over the stored items, for days not indexed: one query,
+    narrowed by date, by length (:func:`coopfeed.dedupe.could_reach`) and by ``grams``
+    (from :meth:`TitleIndex.rarest` with ``EXTRA``: a near duplicate has ``EXTRA + 1``
+    of them, or all of them when the key has fewer trigrams)."""
+    window = int(max(policy.same_title_window, policy.near_duplicate_window))
+    conditions: list[ColumnElement[bool]] = [
+        items.c.published.between(published - window, published + window)
+    ]
+    if policy.similarity < 1.0:
+        # could_reach asks t <= (len(a) + 1) / (len(b) + 1) <= 1 / t
+        size = len(title_key) + 1
+        shortest = math.ceil(policy.similarity * size) - 2  # one character of slack
+        longest = math.floor(size / policy.similarity)  # each way, for float rounding
+        conditions.append(func.length(items.c.title_key).between(shortest, longest))
+        padded = literal("  ") + items.c.title_key + literal(" ")
+        hits = [
+            # A trigram inside the key needs no padding (no string built per row).
+            case(
+                (
+                    (items.c.title_key if gram in title_key else padded).like(
+                        f"%{_escape(gram)}%", escape="\\"
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+            for gram in grams
+        ]
+        least = len(grams) - _how_many(len(trigrams(title_key)), policy.similarity) + 1
+        conditions.append(or_(items.c.title_key == title_key, sum(hits[1:], hits[0]) >= least))
+    else:
+        conditions.append(items.c.title_key == title_key)
+    query = select(items.c.id, items.c.title_key, items.c.published).where(and_(*conditions))
+    equal: int | None = None
+    near: int | None = None
+    for item_id, key, when in c.execute(query):
+        if item_id in skip:
+            continue
+        distance = abs(when - published)
+        if key == title_key and distance <= policy.same_title_window:
+            equal = item_id if equal is None else min(equal, item_id)
+        elif (
+            distance <= policy.near_duplicate_window
+            and (near is None or item_id < near)
+            and near_duplicate(title_key, key, policy.similarity)
+        ):
+            near = item_id
+    return equal if equal is not None else near
+
+
+def _escape(gram: str) -> str:
+    return gram.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _runs(days: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted days -> (first, last) of each run of consecutive days."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and runs[-1][1] == day - 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs

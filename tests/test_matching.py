@@ -1,0 +1,242 @@
+"""Title matching across sources: the index and the database query against a plain scan."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select
+
+from coopfeed.dedupe import MatchPolicy, near_duplicate
+from coopfeed.identity import feed_candidate, title_key
+from coopfeed.normalize import Normalized
+from coopfeed.store import Store
+from coopfeed.store.matching import EXTRA, TitleIndex, search_database
+from coopfeed.store.schema import item_sources, items
+
+NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
+BASE = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+WORDS = "solar co op cooperative coop opens dairy merges farmers vote union bank new".split()
+
+
+def scan(
+    rows: list[tuple[int, str, int]], key: str, published: int, policy: MatchPolicy, skip: set[int]
+) -> int | None:
+    """The rule as DESIGN 5.1 states it, by brute force: the oldest equal title within
+    the same-title window, else the oldest near duplicate within the near window."""
+    near = None
+    for item_id, other, when in sorted(rows):
+        if item_id in skip:
+            continue
+        distance = abs(when - published)
+        if other == key and distance <= policy.same_title_window:
+            return item_id
+        if (
+            near is None
+            and distance <= policy.near_duplicate_window
+            and near_duplicate(key, other, policy.similarity)
+        ):
+            near = item_id
+    return near
+
+
+BASES = [
+    "solar cooperative opens in jordan",
+    "dairy farmers vote to merge their co op",
+    "new union bank for housing cooperatives",
+]
+
+
+@st.composite
+def titles(draw: st.DrawFn) -> str:
+    """A few stories, each told many ways: near duplicates of each other and not."""
+    title = list(draw(st.sampled_from(BASES)))
+    for _ in range(draw(st.integers(0, 6))):
+        where = draw(st.integers(0, len(title)))
+        action = draw(st.sampled_from(["drop", "add", "swap"]))
+        if action == "drop" and where < len(title):
+            del title[where]
+        elif action == "add":
+            title.insert(where, draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz ")))
+        elif where < len(title) - 1:
+            title[where], title[where + 1] = title[where + 1], title[where]
+    return "".join(title)
+
+
+rows_strategy = st.lists(st.tuples(titles(), st.integers(0, 10 * 86_400)), min_size=0, max_size=40)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    store = Store.open(str(tmp_path_factory.mktemp("matching") / "m.sqlite3"))
+    yield store
+    store.close()
+
+
+def fill(store: Store, rows: list[tuple[str, int]]) -> list[tuple[int, str, int]]:
+    with store.engine.begin() as c:
+        c.execute(items.delete())
+        stored = []
+        for n, (title, offset) in enumerate(rows, start=1):
+            c.execute(
+                insert(items).values(
+                    id=n,
+                    guid=f"urn:x:{n}",
+                    title=title,
+                    title_key=title_key(title),
+                    anchor="a",
+                    categories="[]",
+                    source="s",
+                    published=BASE + offset,
+                    updated=BASE + offset,
+                    first_seen=BASE,
+                )
+            )
+            stored.append((n, title_key(title), BASE + offset))
+    return stored
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=rows_strategy,
+    query=titles(),
+    offset=st.integers(0, 10 * 86_400),
+    similarity=st.sampled_from([0.6, 0.75, 0.85, 0.9, 1.0]),
+    skip=st.sets(st.integers(1, 40), max_size=5),
+)
+def test_index_and_database_find_what_a_scan_finds(
+    database: Store,
+    rows: list[tuple[str, int]],
+    query: str,
+    offset: int,
+    similarity: float,
+    skip: set[int],
+) -> None:
+    stored = fill(database, rows)
+    policy = MatchPolicy(similarity=similarity)
+    key, published = title_key(query), BASE + offset
+    expected = scan(stored, key, published, policy, skip)
+    index = TitleIndex(0)
+    for item_id, other, when in stored:
+        index.add(item_id, other, when)
+    assert index.search(key, published, policy, skip) == expected
+    with database.engine.connect() as c:
+        grams = index.rarest(key, policy, EXTRA)
+        assert search_database(c, key, published, policy, skip, grams) == expected
+    loaded = TitleIndex(len(stored))
+    with database.engine.connect() as c:
+        loaded.load(c, set(range(BASE // 86_400 - 5, BASE // 86_400 + 20)))
+    assert loaded.search(key, published, policy, skip) == expected
+
+
+def candidates(seed: int, source: str, count: int) -> list:  # type: ignore[type-arg]
+    rng = random.Random(f"{seed}:{source}")
+    found = []
+    for n in range(count):
+        words = rng.sample(WORDS, rng.randint(2, 6))
+        if rng.random() < 0.3:
+            words = [w.upper() if rng.random() < 0.5 else w for w in words]
+        published = datetime.fromtimestamp(BASE, UTC) + timedelta(hours=rng.randint(0, 240))
+        link = f"https://{source}.example/{n}" if rng.random() < 0.8 else None
+        item = Normalized(
+            source, "u", f"{source}-{n}", " ".join(words), link, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        found.append(feed_candidate(item, "a.org"))
+    return found
+
+
+def contents(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with store.engine.connect() as c:
+        stored = c.execute(select(items).order_by(items.c.id)).all()
+        keys = c.execute(
+            select(item_sources).order_by(item_sources.c.source, item_sources.c.key)
+        ).all()
+    return [tuple(row) for row in stored], [tuple(row) for row in keys]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_database_path_stores_what_the_index_path_stores(tmp_path: Path, seed: int) -> None:
+    """Sources ingested in turn, one store indexing every day, one asking the database
+    (an index too small for any day): the same rows, the same ids, the same merges."""
+    indexed = Store.open(str(tmp_path / "indexed.sqlite3"))
+    asking = Store.open(str(tmp_path / "asking.sqlite3"))
+    asking.max_indexed = 0
+    try:
+        for round_ in range(2):  # the second round finds everything stored
+            for source in ("ica", "ilo", "coop", "wire"):
+                batch = candidates(seed, source, 60)
+                a = indexed.ingest(source, batch, NOW + timedelta(hours=round_))
+                b = asking.ingest(source, batch, NOW + timedelta(hours=round_))
+                assert (a.new, a.merged, a.updated, a.unchanged) == (
+                    b.new,
+                    b.merged,
+                    b.updated,
+                    b.unchanged,
+                )
+        first, second = contents(indexed), contents(asking)
+        assert first == second
+        assert len(first[0]) < 4 * 60  # some stories were merged
+    finally:
+        indexed.close()
+        asking.close()
+
+
+def test_the_index_follows_items_another_process_stored(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite3")
+    mine, theirs = Store.open(path), Store.open(path)
+    try:
+        published = datetime(2026, 11, 20, 9, tzinfo=UTC)
+        one = Normalized(
+            "ica", "u", "k1", "Solar co-op opens in Jordan", None, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        mine.ingest("ica", [feed_candidate(one, "a.org")], NOW)  # the index now holds that day
+        other = Normalized(
+            "wire", "u", "k2", "Dairy farmers vote to merge", None, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        theirs.ingest("wire", [feed_candidate(other, "a.org")], NOW)
+        same = Normalized(
+            "ilo", "u", "k3", "DAIRY farmers vote to merge", None, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        report = mine.ingest("ilo", [feed_candidate(same, "a.org")], NOW)
+        assert (report.new, report.merged) == (0, 1)
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_a_failed_batch_leaves_no_trace_in_the_index(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "s.sqlite3"))
+    try:
+        published = datetime(2026, 11, 20, 9, tzinfo=UTC)
+        one = Normalized(
+            "ica", "u", "k1", "Solar co-op opens in Jordan", None, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        with store.engine.begin() as c:  # a trigger makes the insert fail
+            c.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON item_sources "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        with pytest.raises(Exception, match="refused"):
+            store.ingest("ica", [feed_candidate(one, "a.org")], NOW)
+        with store.engine.begin() as c:
+            c.exec_driver_sql("DROP TRIGGER refuse")
+        again = Normalized(
+            "ilo", "u", "k2", "Solar co-op opens in Jordan", None, "", published, published,
+            ("News",), (), None,
+        )  # fmt: skip
+        report = store.ingest("ilo", [feed_candidate(again, "a.org")], NOW)
+        assert (report.new, report.merged) == (1, 0)  # nothing to merge with: it rolled back
+    finally:
+        store.close()
