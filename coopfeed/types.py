@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawItem:
     """One entry as a source found it, before normalization.
 
@@ -21,6 +21,11 @@ class RawItem:
     entities to decode (feeds); otherwise it is plain text (the archive).
     ``where`` locates the entry for messages ("archive/news.txt:12",
     "https://host/feed.xml entry 3").
+
+    Not frozen, unlike the other types here: sources build tens of thousands per run,
+    and a frozen dataclass's ``__init__`` sets every field through
+    ``object.__setattr__`` (a fifth of the archive parser's time).  Treat it as
+    read-only; :func:`dataclasses.replace` makes a changed copy.
     """
 
     source: str
