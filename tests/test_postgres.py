@@ -580,3 +580,25 @@ def test_a_killed_node_s_sources_are_fetched_by_the_others(
     finally:
         store.close()
     assert [node.stop() for node in survivors] == [0, 0]
+
+
+def test_title_matching_asks_postgresql_as_it_asks_sqlite(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The same sources into SQLite (indexing every day) and into PostgreSQL asking the
+    database for every candidate (case-sensitive LIKE, its own escaping): the same rows."""
+    import test_matching
+
+    indexed = Store.open(str(tmp_path / "indexed.sqlite3"))
+    asking = Store.open(postgres_server.create_database())
+    asking.max_indexed = 0
+    try:
+        for source in ("ica", "ilo", "coop", "wire"):
+            batch = test_matching.candidates(7, source, 60)
+            a, b = indexed.ingest(source, batch, NOW), asking.ingest(source, batch, NOW)
+            assert (a.new, a.merged, a.updated) == (b.new, b.merged, b.updated)
+        first, second = test_matching.contents(indexed), test_matching.contents(asking)
+        assert first == second and len(first[0]) < 4 * 60
+    finally:
+        indexed.close()
+        asking.close()
