@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import time
 from dataclasses import replace
@@ -472,7 +474,8 @@ def test_publish_writes_then_leaves_files_alone(feed: Feed, site: Site, tmp_path
     assert report == PublishReport(
         written=tuple(names), unchanged=(), new_pages={}, changed_feeds=tuple(topics)
     )
-    assert sorted(p.name for p in out.iterdir()) == sorted([*names, ".coopfeed-published"])
+    hidden = [".coopfeed-published", ".coopfeed-render"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, *hidden])
     current = paginate(feed, site.items_per_feed, {}).current
     assert (out / "news.rss").read_bytes() == render_rss(feed, site, current)
     assert (out / "news.atom").read_bytes() == render_atom(feed, site, current)
@@ -501,6 +504,44 @@ def test_publish_rewrites_only_what_changed(feed: Feed, site: Site, tmp_path: Pa
         new_pages={},
         changed_feeds=(),
     )
+
+
+def test_archive_pages_whose_inputs_did_not_change_are_not_rendered_again(
+    feed: Feed, site: Site, tmp_path: Path
+) -> None:
+    publish([feed], site, tmp_path)
+    page = tmp_path / "news.archive-1.rss"
+    good = page.read_bytes()
+    cache = json.loads((tmp_path / ".coopfeed-render").read_bytes())
+    assert set(cache) == {"news.archive-1.rss", "news.archive-1.atom"}
+    # The cache vouches for a file by its bytes: another file with the bytes it recorded
+    # is left as it is (a publish that rendered the page would rewrite it).
+    other = good.replace(b"<rss", b"<RSS")
+    cache["news.archive-1.rss"][1] = hashlib.blake2b(other, digest_size=16).hexdigest()
+    (tmp_path / ".coopfeed-render").write_text(json.dumps(cache))
+    page.write_bytes(other)
+    publish([feed], site, tmp_path)
+    assert page.read_bytes() == other
+    # A file changed by hand: rendered and written again.
+    page.write_bytes(other + b"\n")
+    publish([feed], site, tmp_path)
+    assert page.read_bytes() == good
+
+
+@pytest.mark.parametrize("cache", [b"", b"{not json", b"[1, 2]", b'{"news.archive-1.rss": 7}'])
+def test_a_missing_or_broken_render_cache_renders_everything(
+    feed: Feed, site: Site, tmp_path: Path, cache: bytes
+) -> None:
+    publish([feed], site, tmp_path)
+    page = tmp_path / "news.archive-1.rss"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<rss", b"<RSS"))
+    (tmp_path / ".coopfeed-render").write_bytes(cache)
+    publish([feed], site, tmp_path)
+    assert page.read_bytes() == good
+    (tmp_path / ".coopfeed-render").unlink()
+    publish([feed], site, tmp_path)
+    assert page.read_bytes() == good
 
 
 def test_publish_sweeps_stale_temp_files(feed: Feed, site: Site, tmp_path: Path) -> None:

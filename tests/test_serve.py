@@ -28,7 +28,7 @@ import pytest
 from feedcheck import check_atom, check_rss
 from httpserver import FeedServer
 
-from coopfeed.publish import MANIFEST
+from coopfeed.publish import MANIFEST, RENDER_CACHE
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 15.0  # seconds any eventual condition may take
@@ -221,7 +221,9 @@ def check_published_files(feeds: Path) -> None:
             assert check_rss(path.read_bytes()) == [], path.name
         elif path.suffix == ".atom":
             assert check_atom(path.read_bytes()) == [], path.name
-    temporary = [p.name for p in files if p.name.startswith(".") and p.name != MANIFEST]
+    temporary = [
+        p.name for p in files if p.name.startswith(".") and p.name not in (MANIFEST, RENDER_CACHE)
+    ]
     assert not temporary, "temporary files left"
 
 

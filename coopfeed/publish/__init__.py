@@ -21,6 +21,8 @@ from types import MappingProxyType
 
 from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
+from coopfeed.publish.cache import NAME as RENDER_CACHE
+from coopfeed.publish.cache import RenderCache
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
 from coopfeed.publish.files import sweep_temp_files, write_if_changed
 from coopfeed.publish.html import render_html
@@ -31,7 +33,9 @@ from coopfeed.publish.websub import ping_hub
 from coopfeed.types import Feed, Site
 
 __all__ = [
+    "MANIFEST",
     "PublishReport",
+    "RENDER_CACHE",
     "ping_hub",
     "publish",
     "render_atom",
@@ -71,7 +75,7 @@ class PublishReport:
 
 @dataclass(frozen=True, slots=True)
 class _Rendered:
-    files: list[tuple[str, bytes]]
+    files: list[tuple[str, bytes | None]]  # None: the file on disk is what it would be
     topics: dict[str, str]  # file name of a current feed document -> its URL
     new_pages: dict[str, dict[int, tuple[str, ...]]]
 
@@ -92,7 +96,8 @@ def publish(
     the page works as soon as a reader sees the item), then the archive pages, oldest
     first, then the current documents, so that every link a document holds resolves.
     """
-    rendered = _render_all(feeds, site, full_pages)
+    cache = RenderCache.load(output_dir)
+    rendered = _render_all(feeds, site, full_pages, cache)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         # publish() runs under the store's lock: any temp file left here is stale.
@@ -103,12 +108,20 @@ def publish(
     unchanged: list[str] = []
     for name, data in rendered.files:
         path = output_dir / name
+        if data is None:  # the cache vouches for the file as it is
+            unchanged.append(name)
+            continue
         try:
             changed = write_if_changed(path, data)
         except OSError as e:
             raise PublishError(f"cannot write {path}: {_reason(e)}") from e
         (written if changed else unchanged).append(name)
+        cache.wrote(name, data)
     removed = _remove_unpublished(output_dir, [name for name, _ in rendered.files])
+    try:
+        cache.save()
+    except OSError as e:
+        raise PublishError(f"cannot update {cache.path}: {_reason(e)}") from e
     return PublishReport(
         written=tuple(written),
         unchanged=tuple(unchanged),
@@ -139,9 +152,13 @@ def _remove_unpublished(output_dir: Path, names: Sequence[str]) -> tuple[str, ..
 
 
 def _render_all(
-    feeds: Sequence[Feed], site: Site, full_pages: Mapping[str, Mapping[int, tuple[str, ...]]]
+    feeds: Sequence[Feed],
+    site: Site,
+    full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
+    cache: RenderCache,
 ) -> _Rendered:
-    """Every file to write, in order; a bad or repeated slug is a caller's bug."""
+    """Every file to write, in order (None for an archive page the cache says is as it
+    would be rendered); a bad or repeated slug is a caller's bug."""
     rendered = _Rendered(files=[], topics={}, new_pages={})
     seen: set[str] = set()
     for feed in feeds:
@@ -151,8 +168,13 @@ def _render_all(
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
         rendered.files.append((f"{feed.slug}.html", render_html(feed, site)))
         for page in paging.archives:
-            rendered.files.append((f"{page.stem}.{RSS}", render_rss(feed, site, page)))
-            rendered.files.append((f"{page.stem}.{ATOM}", render_atom(feed, site, page)))
+            # Archive pages are most of the files and rarely change: render only those
+            # whose inputs changed since the file was written.
+            inputs = (site, feed.slug, feed.title, page)
+            for extension, render in ((RSS, render_rss), (ATOM, render_atom)):
+                name = f"{page.stem}.{extension}"
+                data = None if cache.fresh(name, inputs) else render(feed, site, page)
+                rendered.files.append((name, data))
         for extension, data in _current(feed, site, paging.current):
             name = f"{feed.slug}.{extension}"
             rendered.files.append((name, data))

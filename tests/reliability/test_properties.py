@@ -47,7 +47,7 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 #: What a published file may be called (DESIGN 6 and 9).
 SAFE_NAME = re.compile(
     r"(?:[a-z0-9]+(?:-[a-z0-9]+)*(?:\.archive-[0-9]+)?\.(?:rss|atom|json|html)"
-    r"|index\.html|feeds\.opml|\.coopfeed-published)"
+    r"|index\.html|feeds\.opml|\.coopfeed-published|\.coopfeed-render)"
 )
 #: What a run may leave in the project folder besides the output folder.
 PROJECT_FILES = {"archive", "config.toml", "feed.xml", "feeds"}

@@ -1,0 +1,79 @@
+"""What a file was rendered from, so that a publish need not render it again.
+
+Rendering every RFC 5005 archive page on every publish makes a publish cost grow with
+the whole history, although a full page's content almost never changes.  The cache
+keeps, per file name, a digest of everything the file was rendered from (with
+coopfeed's version) and a digest of the bytes written.  A file is *fresh* when both
+still hold: its inputs are the same, and the file on disk is what was written (reading
+and hashing a file costs a small part of rendering it).  Anything else (no cache, an
+unreadable one, a file changed or removed by hand, a new coopfeed) renders again, so
+the cache can only save work, never change a byte of output; and it is itself the same
+bytes on every node and every run that publishes the same.
+
+It lives beside the files as ``.coopfeed-render`` (hidden: never served, never listed
+as a stray), written atomically like them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from coopfeed import __version__
+from coopfeed.publish.files import write_if_changed
+
+NAME = ".coopfeed-render"
+
+
+def digest(inputs: object) -> str:
+    """A digest of frozen dataclasses, strings, tuples and datetimes, by their repr."""
+    return hashlib.blake2b(f"{__version__}\n{inputs!r}".encode(), digest_size=16).hexdigest()
+
+
+class RenderCache:
+    def __init__(self, output_dir: Path, entries: dict[str, object]) -> None:
+        self.output_dir = output_dir
+        self.path = output_dir / NAME
+        self._old = entries  # name -> [inputs digest, bytes digest] as last saved
+        self._new: dict[str, list[str]] = {}
+        self._pending: dict[str, str] = {}  # name -> digest of what is being rendered
+
+    @classmethod
+    def load(cls, output_dir: Path) -> RenderCache:
+        try:
+            data = json.loads((output_dir / NAME).read_bytes())
+        except (OSError, ValueError):
+            data = {}
+        return cls(output_dir, data if isinstance(data, dict) else {})
+
+    def fresh(self, name: str, inputs: object) -> bool:
+        """True when ``name`` on disk is what rendering ``inputs`` would write; else
+        remembers the digest, for :meth:`wrote` to record."""
+        key = digest(inputs)
+        old = self._old.get(name)
+        if isinstance(old, list) and len(old) == 2 and old[0] == key and old[1] == self._hash(name):
+            self._new[name] = [key, old[1]]
+            return True
+        self._pending[name] = key
+        return False
+
+    def wrote(self, name: str, data: bytes) -> None:
+        """``name`` now holds ``data``, rendered from the inputs :meth:`fresh` was given."""
+        key = self._pending.pop(name, None)
+        if key is not None:
+            self._new[name] = [key, _hash(data)]
+
+    def save(self) -> None:
+        data = json.dumps(self._new, sort_keys=True, separators=(",", ":")).encode()
+        write_if_changed(self.path, data)
+
+    def _hash(self, name: str) -> str | None:
+        try:
+            return _hash((self.output_dir / name).read_bytes())
+        except OSError:
+            return None
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
