@@ -212,3 +212,27 @@ def test_the_console_script_runs_without_a_traceback(project: Project) -> None:
     assert result.stderr == (
         f"coopfeed: error: {config}: [site.description]: expected a string, got an integer 3\n"
     )
+
+
+def test_a_run_that_publishes_tells_serve_nodes_so(project: Project) -> None:
+    """`coopfeed run` moves the output version (which `serve` nodes on the same database
+    follow) when it writes files, and leaves it when nothing changed."""
+    from coopfeed.config import load_config
+    from coopfeed.store import Store
+    from coopfeed.store.coordination import output_version
+
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    store = Store.open(load_config(config).database)
+    try:
+        first = output_version(store)
+        assert first is not None
+        assert main(["run", "-c", str(config)]) == 0
+        assert output_version(store) == first
+        listing = config.parent / "archive" / "listing.txt"
+        listing.write_text(listing.read_text(encoding="utf-8").replace("Jordan", "Jordanie"))
+        assert main(["run", "-c", str(config)]) == 0
+        later = output_version(store)
+        assert later is not None and later.tag != first.tag
+    finally:
+        store.close()
