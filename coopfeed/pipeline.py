@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from coopfeed import __version__
 from coopfeed.config import Config, SourceConfig
 from coopfeed.filters import NO_FILTER
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import normalize
-from coopfeed.publish import PublishReport, ping_hub, publish
+from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.feed import parse_feed
@@ -129,15 +130,36 @@ def publish_all(config: Config, store: Store, now: datetime) -> PublishReport:
     Archive pages that became full are recorded, so they never change again; with a
     WebSub hub configured, the hub is told of every changed feed (bounded in time).
     """
+    inputs = publish_inputs(config, store)
+    if inputs is not None:
+        names = published_from(config.output_dir, inputs)
+        if names is not None:  # nothing it would be made from changed: all as it is
+            return PublishReport(written=(), unchanged=names, new_pages={}, changed_feeds=())
     feeds = build_feeds(config, store.published_items(), now)
-    report = publish(feeds, config.site, config.output_dir, full_pages=store.archive_pages())
-    store.save_archive_pages(report.new_pages)
+    report = publish(
+        feeds, config.site, config.output_dir, full_pages=store.archive_pages(), inputs=inputs
+    )
+    if report.new_pages:
+        store.save_archive_pages(report.new_pages)
+        # The files show the pages as now recorded (the store's lock is held throughout).
+        record_inputs(config.output_dir, publish_inputs(config, store))
     if config.site.hub and report.changed_feeds:
         for error in ping_hub(
             config.site.hub, report.changed_feeds, user_agent=config.fetch.user_agent
         ):
             log.warning("WebSub hub %s: %s", config.site.hub, error)
     return report
+
+
+def publish_inputs(config: Config, store: Store) -> str | None:
+    """A digest of everything a publish is made from: the store's content revision, the
+    configuration and coopfeed's version.  None when the output also depends on the
+    time (a ``max_age`` filter hides items as they age)."""
+    filters = [source.filter for source in config.sources] + list(config.category_filters.values())
+    if any(one.max_age is not None for one in filters):
+        return None
+    key = f"{__version__}\n{store.revision()}\n{config!r}"
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from sqlalchemy import text
 
 from coopfeed.cli import main
 from coopfeed.exceptions import LockError, StoreError
+from coopfeed.publish import RENDER_CACHE
 from coopfeed.schedule import LEASE_MARGIN
 from coopfeed.store import Store
 from coopfeed.store.coordination import (
@@ -254,7 +255,10 @@ def test_the_same_archive_publishes_the_same_bytes_from_either_database(
         config = project(extra_site=site)
         assert main(["run", "-c", str(config)]) == 0
         folder = config.parent / f"feeds-{kind}"
-        outputs[kind] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        # All but the render cache, which records the state of its own store.
+        outputs[kind] = {
+            p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != RENDER_CACHE
+        }
     assert any(".archive-" in name for name in outputs["sqlite"])
     assert outputs["sqlite"] == outputs["postgresql"]
 

@@ -513,11 +513,11 @@ def test_archive_pages_whose_inputs_did_not_change_are_not_rendered_again(
     page = tmp_path / "news.archive-1.rss"
     good = page.read_bytes()
     cache = json.loads((tmp_path / ".coopfeed-render").read_bytes())
-    assert set(cache) == {"news.archive-1.rss", "news.archive-1.atom"}
+    assert set(cache["files"]) == {"news.archive-1.rss", "news.archive-1.atom"}
     # The cache vouches for a file by its bytes: another file with the bytes it recorded
     # is left as it is (a publish that rendered the page would rewrite it).
     other = good.replace(b"<rss", b"<RSS")
-    cache["news.archive-1.rss"][1] = hashlib.blake2b(other, digest_size=16).hexdigest()
+    cache["files"]["news.archive-1.rss"][1] = hashlib.blake2b(other, digest_size=16).hexdigest()
     (tmp_path / ".coopfeed-render").write_text(json.dumps(cache))
     page.write_bytes(other)
     publish([feed], site, tmp_path)
@@ -528,7 +528,10 @@ def test_archive_pages_whose_inputs_did_not_change_are_not_rendered_again(
     assert page.read_bytes() == good
 
 
-@pytest.mark.parametrize("cache", [b"", b"{not json", b"[1, 2]", b'{"news.archive-1.rss": 7}'])
+@pytest.mark.parametrize(
+    "cache",
+    [b"", b"{not json", b"[1, 2]", b'{"files": {"news.archive-1.rss": 7}}', b'{"files": 1}'],
+)
 def test_a_missing_or_broken_render_cache_renders_everything(
     feed: Feed, site: Site, tmp_path: Path, cache: bytes
 ) -> None:

@@ -236,3 +236,55 @@ def test_a_run_that_publishes_tells_serve_nodes_so(project: Project) -> None:
         assert later is not None and later.tag != first.tag
     finally:
         store.close()
+
+
+TAMPERED = b"<!-- changed by hand -->\n"
+
+
+def tamper(path: Path) -> bytes:
+    """Change a published file's bytes (not its presence); a publish that renders it
+    writes it back, one that trusts nothing changed leaves the tampering."""
+    path.write_bytes(path.read_bytes() + TAMPERED)
+    return path.read_bytes()
+
+
+def test_a_publish_with_nothing_changed_renders_nothing(project: Project) -> None:
+    config = project()
+    assert main(["run", "-c", str(config)]) == 0
+    news = config.parent / "feeds" / "news.rss"
+    good = news.read_bytes()
+    tampered = tamper(news)
+    assert main(["run", "-c", str(config)]) == 0
+    assert news.read_bytes() == tampered  # the store and configuration did not change
+
+    # A file gone: everything is published again.
+    (config.parent / "feeds" / "all.json").unlink()
+    assert main(["run", "-c", str(config)]) == 0
+    assert news.read_bytes() == good and (config.parent / "feeds" / "all.json").exists()
+
+    # The configuration changed: published again.
+    tamper(news)
+    config.write_text(config.read_text().replace("Cooperative news", "Co-op news"))
+    assert main(["run", "-c", str(config)]) == 0
+    assert b"Co-op news" in news.read_bytes()
+
+    # An item removed (the store changed): published again.
+    tamper(news)
+    guid = parse(news).entries[0].id
+    assert main(["remove", "-c", str(config), guid]) == 0
+    assert main(["run", "-c", str(config)]) == 0
+    assert guid not in {entry.id for entry in parse(news).entries}
+    assert TAMPERED not in news.read_bytes()
+
+
+def test_with_a_max_age_filter_every_publish_renders(project: Project) -> None:
+    """Items age out of a max_age filter with the time alone: no shortcut then."""
+    config = project(
+        sources='[[sources]]\nname = "ilo"\ntype = "archive"\npath = "archive"\nmax_age = "3650d"\n'
+    )
+    assert main(["run", "-c", str(config)]) == 0
+    news = config.parent / "feeds" / "news.rss"
+    good = news.read_bytes()
+    tamper(news)
+    assert main(["run", "-c", str(config)]) == 0
+    assert news.read_bytes() == good

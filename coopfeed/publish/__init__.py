@@ -22,7 +22,7 @@ from types import MappingProxyType
 from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
 from coopfeed.publish.cache import NAME as RENDER_CACHE
-from coopfeed.publish.cache import RenderCache
+from coopfeed.publish.cache import RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
 from coopfeed.publish.files import sweep_temp_files, write_if_changed
 from coopfeed.publish.html import render_html
@@ -38,6 +38,8 @@ __all__ = [
     "RENDER_CACHE",
     "ping_hub",
     "publish",
+    "published_from",
+    "record_inputs",
     "render_atom",
     "render_html",
     "render_index",
@@ -86,6 +88,7 @@ def publish(
     output_dir: Path,
     *,
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]] = _NO_PAGES,
+    inputs: str | None = None,
 ) -> PublishReport:
     """Write every file of every feed into ``output_dir``, then the index and the OPML list.
 
@@ -95,8 +98,12 @@ def publish(
     earlier run left there.  Per feed the HTML page is written first (an item's link into
     the page works as soon as a reader sees the item), then the archive pages, oldest
     first, then the current documents, so that every link a document holds resolves.
+
+    ``inputs`` is a digest of everything the feeds were built from, for
+    :func:`published_from` to find on the next publish.
     """
     cache = RenderCache.load(output_dir)
+    cache.published_to = inputs
     rendered = _render_all(feeds, site, full_pages, cache)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +140,20 @@ def publish(
 
 #: The names of the files the last publish wrote, one a line (hidden: never served).
 MANIFEST = ".coopfeed-published"
+
+
+def published_from(output_dir: Path, inputs: str) -> tuple[str, ...] | None:
+    """The files of the last publish into ``output_dir`` when it was made from ``inputs``
+    (see :func:`publish`) and every one of them is still there; else None."""
+    if RenderCache.load(output_dir).published_from != inputs:
+        return None
+    try:
+        names = tuple((output_dir / MANIFEST).read_text(encoding="utf-8").split())
+    except OSError:
+        return None
+    if not names or not all((output_dir / name).is_file() for name in names):
+        return None
+    return names
 
 
 def _remove_unpublished(output_dir: Path, names: Sequence[str]) -> tuple[str, ...]:

@@ -32,12 +32,16 @@ def digest(inputs: object) -> str:
 
 
 class RenderCache:
-    def __init__(self, output_dir: Path, entries: dict[str, object]) -> None:
+    def __init__(self, output_dir: Path, data: dict[str, object]) -> None:
         self.output_dir = output_dir
         self.path = output_dir / NAME
-        self._old = entries  # name -> [inputs digest, bytes digest] as last saved
+        files = data.get("files")
+        self._old = files if isinstance(files, dict) else {}  # name -> [inputs, bytes]
         self._new: dict[str, list[str]] = {}
         self._pending: dict[str, str] = {}  # name -> digest of what is being rendered
+        # The digest of everything the last whole publish was made from (see publish_all).
+        self.published_from = data.get("published_from")
+        self.published_to: str | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> RenderCache:
@@ -52,8 +56,8 @@ class RenderCache:
         remembers the digest, for :meth:`wrote` to record."""
         key = digest(inputs)
         old = self._old.get(name)
-        if isinstance(old, list) and len(old) == 2 and old[0] == key and old[1] == self._hash(name):
-            self._new[name] = [key, old[1]]
+        if _is_entry(old) and old[0] == key and old[1] == self._hash(name):  # type: ignore[index]
+            self._new[name] = [key, old[1]]  # type: ignore[index]
             return True
         self._pending[name] = key
         return False
@@ -65,7 +69,8 @@ class RenderCache:
             self._new[name] = [key, _hash(data)]
 
     def save(self) -> None:
-        data = json.dumps(self._new, sort_keys=True, separators=(",", ":")).encode()
+        record = {"files": self._new, "published_from": self.published_to}
+        data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
         write_if_changed(self.path, data)
 
     def _hash(self, name: str) -> str | None:
@@ -77,3 +82,19 @@ class RenderCache:
 
 def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def record_inputs(output_dir: Path, inputs: str | None) -> None:
+    """Set what the files in ``output_dir`` were published from (see RenderCache).  A
+    cache that cannot be written costs the next publish its shortcut, nothing more."""
+    cache = RenderCache.load(output_dir)
+    cache._new = {k: v for k, v in cache._old.items() if _is_entry(v)}
+    cache.published_to = inputs
+    try:
+        cache.save()
+    except OSError:
+        pass
+
+
+def _is_entry(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)

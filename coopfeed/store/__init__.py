@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -337,7 +338,16 @@ class Store:
             done = c.execute(
                 update(items).where(items.c.guid.in_(list(guids))).values(removed=value)
             )
+            if done.rowcount:
+                _changed(c)
         return int(done.rowcount)
+
+    def revision(self) -> str:
+        """A token that changes whenever anything a publish reads does (items, removals,
+        archive pages): equal tokens, equal published items."""
+        with self._connect() as c:
+            value = c.execute(select(meta.c.value).where(meta.c.key == REVISION)).scalar()
+        return str(value or "")
 
     def _stored(self, query: Any) -> list[StoredItem]:
         with self._connect() as c:
@@ -387,6 +397,7 @@ class Store:
             fresh = [row for row in rows if (row["feed"], row["page"]) not in known]
             if fresh:
                 c.execute(insert(archive_pages), fresh)
+                _changed(c)
 
     def count_items(self) -> int:
         with self._connect() as c:
@@ -574,6 +585,8 @@ class _Batch:
 
     def _write(self) -> None:
         c = self.c
+        if self.new or self.changes:
+            _changed(c)
         renamed: dict[int, int] = {}
         if self.new:
             provisional = list(self.new)
@@ -601,6 +614,17 @@ class _Batch:
 
 
 _CHUNK = 500  # values in one IN (...)
+
+#: The ``meta`` key of the content revision (see Store.revision).
+REVISION = "content_revision"
+
+
+def _changed(c: Connection) -> None:
+    """Record, in the transaction making it, that published content changed."""
+    token = secrets.token_hex(8)
+    done = c.execute(update(meta).where(meta.c.key == REVISION).values(value=token))
+    if not done.rowcount:
+        c.execute(insert(meta).values(key=REVISION, value=token))
 
 
 def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:

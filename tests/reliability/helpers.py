@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Subprocesses import this checkout's coopfeed, whatever is installed.
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 TEMP_SUFFIX = ".coopfeed-tmp"
+RENDER_CACHE = ".coopfeed-render"  # coopfeed.publish.RENDER_CACHE
 #: What XML 1.0 forbids, plus DEL, C1 and the non-characters: never in published text.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 SECRET = "TOP-SECRET-4c1f"
@@ -215,13 +216,14 @@ def _weekday(year: int, month: int, day: int) -> str:
 
 
 def published(folder: Path) -> dict[str, bytes]:
-    """Every file in the output folder but temporary ones: name -> bytes."""
+    """Every file in the output folder but temporary ones and the render cache (which
+    records the state of its own store, so it differs between stores): name -> bytes."""
     if not folder.is_dir():
         return {}
     return {
         p.name: p.read_bytes()
         for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.endswith(TEMP_SUFFIX)
+        if p.is_file() and not p.name.endswith(TEMP_SUFFIX) and p.name != RENDER_CACHE
     }
 
 
