@@ -380,7 +380,7 @@ def test_html_page(feed: Feed, site: Site, items: tuple[Item, ...]) -> None:
         "application/feed+json": f"{BASE}news.json",
     }
     assert page.find(".//nav/a").get("href") == "index.html"
-    # ALL items, not only the newest items_per_feed, each under its anchor.
+    # The newest items_per_feed (3) and the two older ones that link to an anchor here.
     articles = page.findall(".//article")
     assert [a.get("id") for a in articles] == [item.anchor for item in items]
     assert page.find(".//script") is None
@@ -391,6 +391,19 @@ def test_html_page(feed: Feed, site: Site, items: tuple[Item, ...]) -> None:
     assert first.findtext(".//time") == "1 March 2024"
     assert first.find(".//b").text == "co-ops"  # the summary is markup
     assert "Zoë Ångström, Ann Lee" in first.text_content()
+
+
+def test_an_html_page_holds_the_newest_items_and_every_anchor_linked_to_it(
+    feed: Feed, site: Site, items: tuple[Item, ...]
+) -> None:
+    """all.html: the newest 3; the older items link to news.html, not here."""
+    everything = Feed("all", "Everything", items)
+    page = lxml.html.document_fromstring(render_html(everything, site).decode("utf-8"))
+    assert [a.get("id") for a in page.findall(".//article")] == [i.anchor for i in items[:3]]
+    # With a larger items_per_feed every item is there.
+    wide = replace(site, items_per_feed=50)
+    page = lxml.html.document_fromstring(render_html(everything, wide).decode("utf-8"))
+    assert [a.get("id") for a in page.findall(".//article")] == [i.anchor for i in items]
 
 
 def test_html_refuses_script_links(site: Site) -> None:

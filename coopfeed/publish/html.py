@@ -50,8 +50,21 @@ class _Entry:
     summary: str
 
 
+def page_items(feed: Feed, site: Site) -> list[Item]:
+    """The items a feed's HTML page shows, newest first: the newest ``items_per_feed``
+    (as its RSS and Atom documents), and every item whose link is an anchor on this
+    page (archive items link to their entry here), so those links keep working
+    however old the item.  A page of every item would grow without bound."""
+    here = feed_url(site, feed.slug, "html") + "#"
+    return [
+        item
+        for number, item in enumerate(feed.items)
+        if number < site.items_per_feed or (item.link or "").startswith(here)
+    ]
+
+
 def render_html(feed: Feed, site: Site) -> bytes:
-    """The HTML page of ``feed``: all its items, newest first, with feed autodiscovery."""
+    """The HTML page of ``feed`` (see :func:`page_items`), with feed autodiscovery."""
     template = environment.get_template("category.html")
     page = template.render(
         language=site.language or "en",
@@ -64,7 +77,7 @@ def render_html(feed: Feed, site: Site) -> bytes:
         rss_type=RSS_TYPE,
         atom_type=ATOM_TYPE,
         json_type=JSON_TYPE,
-        entries=[_entry(item) for item in feed.items],
+        entries=[_entry(item) for item in page_items(feed, site)],
     )
     return page.encode("utf-8")
 
