@@ -89,7 +89,8 @@ def fetch_sources(
     config: Config, store: Store, due: Sequence[SourceConfig], now: datetime
 ) -> list[tuple[SourceConfig, Fetched]]:
     """Fetch and parse the given sources; writes nothing, so it needs no lock."""
-    states = {source.name: store.source_state(source.name) for source in due}
+    known = store.source_states()
+    states = {source.name: known.get(source.name) or SourceState(source.name) for source in due}
     feeds = [source for source in due if source.type == "feed"]
     requests = [
         FetchRequest(s.name, s.url, states[s.name].etag, states[s.name].last_modified)
@@ -117,11 +118,24 @@ def store_fetched(
     fetched: Sequence[tuple[SourceConfig, Fetched]],
     now: datetime,
 ) -> tuple[SourceOutcome, ...]:
-    """Store what each source gave, one transaction per source (under the store's lock)."""
-    return tuple(
-        update_source(config, store, source, store.source_state(source.name), result, now)
-        for source, result in fetched
-    )
+    """Store what each source gave, one transaction per source (under the store's lock).
+
+    A source that brought no items (not modified, failed) changes only its own state;
+    those states are saved together, in one transaction at the end."""
+    states = store.source_states()
+    outcomes = []
+    quiet: list[SourceState] = []
+    for source, result in fetched:
+        state = states.get(source.name) or SourceState(source.name)
+        outcome, new_state = update_source(config, store, source, state, result, now)
+        if outcome.ingest.changed or outcome.ingest.unchanged:
+            store.save_source_state(new_state)
+        else:
+            quiet.append(new_state)
+        outcomes.append(outcome)
+    if quiet:
+        store.save_source_states(quiet)
+    return tuple(outcomes)
 
 
 def publish_all(config: Config, store: Store, now: datetime) -> PublishReport:
@@ -208,8 +222,9 @@ def update_source(
     state: SourceState,
     fetched: Fetched,
     now: datetime,
-) -> SourceOutcome:
-    """Apply what one source gave in one transaction and remember how it went."""
+) -> tuple[SourceOutcome, SourceState]:
+    """Apply what one source gave in one transaction; returns how it went and the
+    source's state to save."""
     result = fetched.result
     for warning in result.warnings:
         log.warning("%s", warning)
@@ -230,24 +245,23 @@ def update_source(
             report.updated,
             report.unchanged,
         )
-    store.save_source_state(
-        replace(
-            state,
-            etag=fetched.etag,
-            last_modified=fetched.last_modified,
-            body_hash=fetched.body_hash,
-            last_fetch=now,
-            last_success=state.last_success if result.error else now,
-            last_status=fetched.status,
-            last_error=result.error,
-            failures=failures,
-            next_due=now + timedelta(seconds=next_delay(config, source, fetched, failures, now)),
-            items_seen=state.items_seen if result.not_modified else len(candidates),
-        )
+    new_state = replace(
+        state,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+        body_hash=fetched.body_hash,
+        last_fetch=now,
+        last_success=state.last_success if result.error else now,
+        last_status=fetched.status,
+        last_error=result.error,
+        failures=failures,
+        next_due=now + timedelta(seconds=next_delay(config, source, fetched, failures, now)),
+        items_seen=state.items_seen if result.not_modified else len(candidates),
     )
-    return SourceOutcome(
+    outcome = SourceOutcome(
         source.name, result.error, result.not_modified, report, skipped + len(result.warnings)
     )
+    return outcome, new_state
 
 
 #: How often a feed without ``interval`` or ``cron`` is fetched.

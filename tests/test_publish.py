@@ -519,14 +519,16 @@ def test_publish_rewrites_only_what_changed(feed: Feed, site: Site, tmp_path: Pa
     )
 
 
-def test_archive_pages_whose_inputs_did_not_change_are_not_rendered_again(
+def test_files_whose_inputs_did_not_change_are_not_rendered_again(
     feed: Feed, site: Site, tmp_path: Path
 ) -> None:
     publish([feed], site, tmp_path)
     page = tmp_path / "news.archive-1.rss"
     good = page.read_bytes()
     cache = json.loads((tmp_path / ".coopfeed-render").read_bytes())
-    assert set(cache["files"]) == {"news.archive-1.rss", "news.archive-1.atom"}
+    assert set(cache["files"]) == {
+        f"news.{ext}" for ext in ("archive-1.rss", "archive-1.atom", "html", "rss", "atom", "json")
+    }
     # The cache vouches for a file by its bytes: another file with the bytes it recorded
     # is left as it is (a publish that rendered the page would rewrite it).
     other = good.replace(b"<rss", b"<RSS")

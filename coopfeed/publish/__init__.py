@@ -14,7 +14,7 @@ the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,7 @@ from coopfeed.publish.cache import NAME as RENDER_CACHE
 from coopfeed.publish.cache import RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
 from coopfeed.publish.files import sweep_temp_files, write_if_changed
-from coopfeed.publish.html import render_html
+from coopfeed.publish.html import page_items, render_html
 from coopfeed.publish.index import OPML_NAME, render_index
 from coopfeed.publish.jsonfeed import render_json
 from coopfeed.publish.opml import render_opml
@@ -178,8 +178,8 @@ def _render_all(
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
     cache: RenderCache,
 ) -> _Rendered:
-    """Every file to write, in order (None for an archive page the cache says is as it
-    would be rendered); a bad or repeated slug is a caller's bug."""
+    """Every file to write, in order (None for a file the cache says is as it would be
+    rendered); a bad or repeated slug is a caller's bug."""
     rendered = _Rendered(files=[], topics={}, new_pages={})
     seen: set[str] = set()
     for feed in feeds:
@@ -187,17 +187,23 @@ def _render_all(
             raise ValueError(f"unsafe or repeated feed slug: {feed.slug!r}")
         seen.add(feed.slug.casefold())
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
-        rendered.files.append((f"{feed.slug}.html", render_html(feed, site)))
+        # Each file is rendered only when what it is made from changed since it was
+        # written (see .cache): a publish costs what changed, not what is stored.
+        html = f"{feed.slug}.html"
+        inputs: object = (site, feed.slug, feed.title, tuple(page_items(feed, site)))
+        rendered.files.append(
+            (html, None if cache.fresh(html, inputs) else render_html(feed, site))
+        )
         for page in paging.archives:
-            # Archive pages are most of the files and rarely change: render only those
-            # whose inputs changed since the file was written.
             inputs = (site, feed.slug, feed.title, page)
             for extension, render in ((RSS, render_rss), (ATOM, render_atom)):
                 name = f"{page.stem}.{extension}"
                 data = None if cache.fresh(name, inputs) else render(feed, site, page)
                 rendered.files.append((name, data))
-        for extension, data in _current(feed, site, paging.current):
+        inputs = (site, feed.slug, feed.title, paging.current)
+        for extension, current in _CURRENT:
             name = f"{feed.slug}.{extension}"
+            data = None if cache.fresh(name, inputs) else current(feed, site, paging.current)
             rendered.files.append((name, data))
             rendered.topics[name] = feed_url(site, feed.slug, extension)
         if paging.sealed:
@@ -207,12 +213,12 @@ def _render_all(
     return rendered
 
 
-def _current(feed: Feed, site: Site, document: Document) -> list[tuple[str, bytes]]:
-    return [
-        (RSS, render_rss(feed, site, document)),
-        (ATOM, render_atom(feed, site, document)),
-        (JSON, render_json(feed, site, document)),
-    ]
+#: The current documents of a feed, by extension.
+_CURRENT: tuple[tuple[str, Callable[[Feed, Site, Document], bytes]], ...] = (
+    (RSS, render_rss),
+    (ATOM, render_atom),
+    (JSON, render_json),
+)
 
 
 def _reason(error: OSError) -> str:

@@ -1,7 +1,7 @@
 """What a file was rendered from, so that a publish need not render it again.
 
-Rendering every RFC 5005 archive page on every publish makes a publish cost grow with
-the whole history, although a full page's content almost never changes.  The cache
+Rendering every file (above all the RFC 5005 archive pages) on every publish makes a
+publish cost grow with the whole history, although most files' content does not change.  The cache
 keeps, per file name, a digest of everything the file was rendered from (with
 coopfeed's version) and a digest of the bytes written.  A file is *fresh* when both
 still hold: its inputs are the same, and the file on disk is what was written (reading

@@ -211,27 +211,33 @@ class Store:
         return {row["name"]: _state(row) for row in rows}
 
     def save_source_state(self, state: SourceState) -> None:
-        values: dict[str, Any] = {
-            "etag": state.etag,
-            "last_modified": state.last_modified,
-            "body_hash": state.body_hash,
-            "last_status": state.last_status,
-            "last_error": state.last_error,
-            "failures": state.failures,
-            "items_seen": state.items_seen,
-            **{
-                key: None if value is None else _ts(value)
-                for key, value in [
-                    ("last_fetch", state.last_fetch),
-                    ("last_success", state.last_success),
-                    ("next_due", state.next_due),
-                ]
-            },
-        }
+        self.save_source_states([state])
+
+    def save_source_states(self, states: Sequence[SourceState]) -> None:
+        """Remember how sources' fetches went, in one transaction."""
         with self._connect() as c:
-            done = c.execute(update(sources).where(sources.c.name == state.name).values(values))
-            if done.rowcount == 0:
-                c.execute(insert(sources).values(name=state.name, **values))
+            for state in states:
+                values: dict[str, Any] = {
+                    "etag": state.etag,
+                    "last_modified": state.last_modified,
+                    "body_hash": state.body_hash,
+                    "last_status": state.last_status,
+                    "last_error": state.last_error,
+                    "failures": state.failures,
+                    "items_seen": state.items_seen,
+                    **{
+                        key: None if value is None else _ts(value)
+                        for key, value in [
+                            ("last_fetch", state.last_fetch),
+                            ("last_success", state.last_success),
+                            ("next_due", state.next_due),
+                        ]
+                    },
+                }
+                where = sources.c.name == state.name
+                done = c.execute(update(sources).where(where).values(values))
+                if done.rowcount == 0:
+                    c.execute(insert(sources).values(name=state.name, **values))
 
     # -- items -----------------------------------------------------------------
 
