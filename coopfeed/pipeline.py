@@ -78,11 +78,25 @@ def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:
 
 
 def refresh(
-    config: Config, store: Store, due: Sequence[SourceConfig], now: datetime
+    config: Config,
+    store: Store,
+    due: Sequence[SourceConfig],
+    now: datetime,
+    chunk: int | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
-    transaction per source."""
-    return store_fetched(config, store, fetch_sources(config, store, due, now), now)
+    transaction per source.  Sources go in chunks of :data:`CHUNK`, so that a run holds
+    the bodies and items of one chunk at a time, not of every source."""
+    size = chunk or CHUNK
+    outcomes: list[SourceOutcome] = []
+    for start in range(0, len(due), size):
+        part = due[start : start + size]
+        outcomes.extend(store_fetched(config, store, fetch_sources(config, store, part, now), now))
+    return tuple(outcomes)
+
+
+#: How many sources a run fetches before it stores what they gave.
+CHUNK = 100
 
 
 def fetch_sources(

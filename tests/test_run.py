@@ -19,6 +19,7 @@ from coopfeed.cli import main
 
 Project = Callable[..., Path]
 SEED = Path(__file__).resolve().parents[1] / "archive" / "ilo-cooperatives.txt"
+DATA = Path(__file__).resolve().parent / "data"
 SLUGS = {
     "news": 8,
     "spotlight-interviews-with-co-operators": 1,
@@ -288,3 +289,30 @@ def test_with_a_max_age_filter_every_publish_renders(project: Project) -> None:
     tamper(news)
     assert main(["run", "-c", str(config)]) == 0
     assert news.read_bytes() == good
+
+
+def test_sources_are_fetched_and_stored_in_chunks(project: Project) -> None:
+    """Five feeds in chunks of two: every one read and stored, in order."""
+    from datetime import UTC, datetime
+
+    from coopfeed.config import load_config
+    from coopfeed.pipeline import refresh
+    from coopfeed.store import Store
+
+    folder = Path(project()).parent
+    sources = ""
+    for n in range(5):
+        text = (DATA / "feeds" / "rss2.xml").read_text(encoding="utf-8")
+        (folder / f"feed{n}.xml").write_text(text)
+        sources += f'[[sources]]\nname = "f{n}"\ntype = "feed"\nurl = "feed{n}.xml"\n'
+    config = load_config(project(sources=sources))
+    store = Store.open(config.database)
+    try:
+        outcomes = refresh(config, store, config.sources, datetime.now(UTC), chunk=2)
+        assert [o.name for o in outcomes] == [f"f{n}" for n in range(5)]
+        assert all(o.error is None for o in outcomes)
+        assert outcomes[0].ingest.new > 0
+        assert all(o.ingest.merged == outcomes[0].ingest.new for o in outcomes[1:])
+        assert set(store.source_states()) == {f"f{n}" for n in range(5)}
+    finally:
+        store.close()
