@@ -14,7 +14,7 @@ the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -77,7 +77,7 @@ class PublishReport:
 
 @dataclass(frozen=True, slots=True)
 class _Rendered:
-    files: list[tuple[str, bytes | None]]  # None: the file on disk is what it would be
+    files: list[str]  # every file published, in order
     topics: dict[str, str]  # file name of a current feed document -> its URL
     new_pages: dict[str, dict[int, tuple[str, ...]]]
 
@@ -102,9 +102,10 @@ def publish(
     ``inputs`` is a digest of everything the feeds were built from, for
     :func:`published_from` to find on the next publish.
     """
+    _check_slugs(feeds)
     cache = RenderCache.load(output_dir)
     cache.published_to = inputs
-    rendered = _render_all(feeds, site, full_pages, cache)
+    rendered = _Rendered(files=[], topics={}, new_pages={})
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         # publish() runs under the store's lock: any temp file left here is stale.
@@ -113,7 +114,8 @@ def publish(
         raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
     written: list[str] = []
     unchanged: list[str] = []
-    for name, data in rendered.files:
+    # One file rendered and written at a time: a publish holds one file's bytes, not all.
+    for name, data in _render_all(feeds, site, full_pages, cache, rendered):
         path = output_dir / name
         if data is None:  # the cache vouches for the file as it is
             unchanged.append(name)
@@ -124,7 +126,7 @@ def publish(
             raise PublishError(f"cannot write {path}: {_reason(e)}") from e
         (written if changed else unchanged).append(name)
         cache.wrote(name, data)
-    removed = _remove_unpublished(output_dir, [name for name, _ in rendered.files])
+    removed = _remove_unpublished(output_dir, rendered.files)
     try:
         cache.save()
     except OSError as e:
@@ -172,45 +174,49 @@ def _remove_unpublished(output_dir: Path, names: Sequence[str]) -> tuple[str, ..
     return tuple(gone)
 
 
-def _render_all(
-    feeds: Sequence[Feed],
-    site: Site,
-    full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
-    cache: RenderCache,
-) -> _Rendered:
-    """Every file to write, in order (None for a file the cache says is as it would be
-    rendered); a bad or repeated slug is a caller's bug."""
-    rendered = _Rendered(files=[], topics={}, new_pages={})
+def _check_slugs(feeds: Sequence[Feed]) -> None:
+    """A bad or repeated slug is a caller's bug: refused before any file is written."""
     seen: set[str] = set()
     for feed in feeds:
         if not _SAFE_SLUG.fullmatch(feed.slug) or feed.slug.casefold() in seen:
             raise ValueError(f"unsafe or repeated feed slug: {feed.slug!r}")
         seen.add(feed.slug.casefold())
+
+
+def _render_all(
+    feeds: Sequence[Feed],
+    site: Site,
+    full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
+    cache: RenderCache,
+    rendered: _Rendered,
+) -> Iterator[tuple[str, bytes | None]]:
+    """Every file to write, in order (None for a file the cache says is as it would be
+    rendered); the names, topics and newly full pages go into ``rendered``."""
+    for feed in feeds:
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
         # Each file is rendered only when what it is made from changed since it was
         # written (see .cache): a publish costs what changed, not what is stored.
         html = f"{feed.slug}.html"
         inputs: object = (site, feed.slug, feed.title, tuple(page_items(feed, site)))
-        rendered.files.append(
-            (html, None if cache.fresh(html, inputs) else render_html(feed, site))
-        )
+        rendered.files.append(html)
+        yield html, None if cache.fresh(html, inputs) else render_html(feed, site)
         for page in paging.archives:
             inputs = (site, feed.slug, feed.title, page)
             for extension, render in ((RSS, render_rss), (ATOM, render_atom)):
                 name = f"{page.stem}.{extension}"
-                data = None if cache.fresh(name, inputs) else render(feed, site, page)
-                rendered.files.append((name, data))
+                rendered.files.append(name)
+                yield name, None if cache.fresh(name, inputs) else render(feed, site, page)
         inputs = (site, feed.slug, feed.title, paging.current)
         for extension, current in _CURRENT:
             name = f"{feed.slug}.{extension}"
-            data = None if cache.fresh(name, inputs) else current(feed, site, paging.current)
-            rendered.files.append((name, data))
+            rendered.files.append(name)
             rendered.topics[name] = feed_url(site, feed.slug, extension)
+            yield name, None if cache.fresh(name, inputs) else current(feed, site, paging.current)
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
-    rendered.files.append((INDEX_NAME, render_index(feeds, site)))
-    rendered.files.append((OPML_NAME, render_opml(feeds, site)))
-    return rendered
+    rendered.files.extend([INDEX_NAME, OPML_NAME])
+    yield INDEX_NAME, render_index(feeds, site)
+    yield OPML_NAME, render_opml(feeds, site)
 
 
 #: The current documents of a feed, by extension.
