@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Subprocesses import this checkout's coopfeed, whatever is installed.
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 TEMP_SUFFIX = ".coopfeed-tmp"
+PEAKRSS = ROOT / "tests" / "peakrss.py"
 RENDER_CACHE = ".coopfeed-render"  # coopfeed.publish.RENDER_CACHE
 #: What XML 1.0 forbids, plus DEL, C1 and the non-characters: never in published text.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -57,22 +58,23 @@ class Run:
 
 
 def coopfeed(*args: str, cwd: Path | None = None, timeout: float = 120) -> Run:
-    """Run ``python -m coopfeed ARGS`` to the end (killed after ``timeout`` s)."""
-    process, out, err, started = _start(args, cwd)
+    """Run ``python -m coopfeed ARGS`` to the end (killed after ``timeout`` s), through
+    tests/peakrss.py, which measures its own peak RSS (see there why)."""
+    peak = (cwd or Path.cwd()) / f".peak-{time.monotonic_ns()}"
+    process, out, err, started = _start(args, cwd, peak)
     timer = threading.Timer(timeout, _kill, (process.pid,))
     timer.start()
     try:
-        _, status, usage = os.wait4(process.pid, 0)
+        process.wait()
     finally:
         timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
     return Run(
         process.returncode,
         _read(out),
         _read(err),
         seconds,
-        usage.ru_maxrss / 1024,  # KiB on Linux
+        int(_read(peak) or 0) / 1024,  # KiB on Linux
     )
 
 
@@ -83,33 +85,40 @@ def start(*args: str, cwd: Path | None = None) -> tuple[subprocess.Popen[bytes],
 
 
 def _start(
-    args: Sequence[str], cwd: Path | None
+    args: Sequence[str], cwd: Path | None, peak: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], Path, Path, float]:
     folder = cwd or Path.cwd()
     stamp = f"{time.monotonic_ns()}"
     out, err = folder / f".out-{stamp}.log", folder / f".err-{stamp}.log"
+    command = [sys.executable, "-m", "coopfeed", *args]
+    if peak is not None:
+        command = [sys.executable, str(PEAKRSS), str(peak), *command]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "coopfeed", *args],
+            command,
             cwd=folder,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             env=ENV,
+            start_new_session=True,  # a timeout kills the measuring wrapper and coopfeed
         )
     return process, out, err, started
 
 
 def _kill(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
 
 def _read(path: Path) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:  # the wrapper was killed before it wrote its figure
+        return ""
     path.unlink()
     return text
 
