@@ -65,6 +65,14 @@ def _how_many(size: int, threshold: float) -> int:
     return size - need + 1
 
 
+def _could_share(shared: int, size: int, other: int, threshold: float) -> bool:
+    """Whether keys with ``size`` and ``other`` trigrams, sharing at most ``shared``,
+    can reach ``threshold`` (the Jaccard similarity, computed as
+    :func:`coopfeed.dedupe.similarity` does)."""
+    shared = min(shared, size, other)
+    return shared / (size + other - shared) >= threshold
+
+
 class TitleIndex:
     """Title keys and dates of stored items, by trigram; see the module's docstring."""
 
@@ -78,6 +86,7 @@ class TitleIndex:
         self._ids: list[int] = []  # position -> item id (provisional ids are negative)
         self._keys: list[str] = []
         self._published: list[int] = []
+        self._sizes: list[int] = []  # how many trigrams each key has
         self._positions: dict[int, int] = {}  # item id -> position
         self._by_key: dict[str, list[int]] = defaultdict(list)
         # day -> trigram -> positions: a search reads only the days of its window
@@ -98,6 +107,7 @@ class TitleIndex:
         self._by_key[title_key].append(position)
         postings = self._postings[_day(published)]
         grams = trigrams(title_key)
+        self._sizes.append(len(grams))
         for gram in grams:
             postings[gram].append(position)
         self._counts.update(grams)
@@ -140,13 +150,23 @@ class TitleIndex:
             return best
         # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
         grams = self.rarest(title_key, policy, EXTRA)
-        least = len(grams) - _how_many(len(trigrams(title_key)), policy.similarity) + 1
+        size = len(trigrams(title_key))
+        least = len(grams) - _how_many(size, policy.similarity) + 1
         window = self._window(published, policy.near_duplicate_window)
         hits = Counter(
             chain.from_iterable(day[gram] for day in window for gram in grams if gram in day)
         )
+        # A key with n of the chosen trigrams shares at most n + (size - len(grams)) with
+        # this one: the most its similarity can be (monotone in the shared count, and so
+        # is its float) rules out most candidates before their trigrams are computed.
+        others = size - len(grams)
+        sizes, threshold = self._sizes, policy.similarity
         candidates = sorted(
-            (position for position, n in hits.items() if n >= least),
+            (
+                position
+                for position, n in hits.items()
+                if n >= least and _could_share(n + others, size, sizes[position], threshold)
+            ),
             key=lambda position: order(ids[position]),
         )
         for position in candidates:  # oldest first: the first near duplicate is the answer
