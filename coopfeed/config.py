@@ -328,6 +328,7 @@ def _fetch(table: _Table) -> FetchSettings:
         concurrency=_count(table, "concurrency", default.concurrency),
         per_host=_count(table, "per_host", default.per_host),
         user_agent=table.text("user_agent", default.user_agent) or default.user_agent,
+        processes=_count(table, "processes", default.processes, minimum=0),
     )
     table.done()
     return settings

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -21,14 +22,15 @@ from coopfeed import __version__
 from coopfeed.config import Config, SourceConfig
 from coopfeed.filters import NO_FILTER
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
-from coopfeed.normalize import normalize
+from coopfeed.normalize import Limits, normalize
 from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.feed import parse_feed
 from coopfeed.sources.http import FetchRequest, FetchResponse, backoff_delay, fetch_all
 from coopfeed.store import IngestReport, SourceState, Store
-from coopfeed.types import Feed, Item, SourceResult
+from coopfeed.types import Feed, Item, RawItem, SourceResult
+from coopfeed.workers import Result, WorkerDied, Workers
 
 log = logging.getLogger(__name__)
 ALL = "all"
@@ -85,13 +87,22 @@ def refresh(
     chunk: int | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
-    transaction per source.  Sources go in chunks of :data:`CHUNK`, so that a run holds
-    the bodies and items of one chunk at a time, not of every source."""
+    transaction per source, in the order given.
+
+    Sources go in chunks of :data:`CHUNK`, so that a run holds the bodies and items of
+    two chunks at a time, not of every source: while this process stores one chunk,
+    worker processes (:mod:`coopfeed.workers`) parse the next."""
     size = chunk or CHUNK
     outcomes: list[SourceOutcome] = []
-    for start in range(0, len(due), size):
-        part = due[start : start + size]
-        outcomes.extend(store_fetched(config, store, fetch_sources(config, store, part, now), now))
+    with Workers(config.fetch.processes) as workers:
+        waiting: list[tuple[SourceConfig, Pending]] = []
+        for start in range(0, len(due), size):
+            started = start_sources(config, store, due[start : start + size], now, workers)
+            if waiting:
+                outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
+            waiting = started
+        if waiting:
+            outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
     return tuple(outcomes)
 
 
@@ -102,7 +113,16 @@ CHUNK = 100
 def fetch_sources(
     config: Config, store: Store, due: Sequence[SourceConfig], now: datetime
 ) -> list[tuple[SourceConfig, Fetched]]:
-    """Fetch and parse the given sources; writes nothing, so it needs no lock."""
+    """Fetch and parse the given sources in this process; writes nothing, so it needs
+    no lock."""
+    return list(_arrived(start_sources(config, store, due, now, Workers(0))))
+
+
+def start_sources(
+    config: Config, store: Store, due: Sequence[SourceConfig], now: datetime, workers: Workers
+) -> list[tuple[SourceConfig, Pending]]:
+    """Fetch the given sources and hand the bodies to be parsed to ``workers``; what
+    each source gave is then ``pending.get()``.  Writes nothing."""
     known = store.source_states()
     states = {source.name: known.get(source.name) or SourceState(source.name) for source in due}
     feeds = [source for source in due if source.type == "feed"]
@@ -116,20 +136,40 @@ def fetch_sources(
             fetch_all(requests, config.fetch, base_dir=config.base_dir, now=now) if feeds else []
         )
     }
-    fetched = []
+    pending: list[Pending] = []
+    jobs: list[tuple[Callable[..., Parsed], tuple[Any, ...]]] = []
     for source in due:
         if source.type == "archive":
             result = read_archive(source.name, source.path, config.base_dir)
-            fetched.append((source, Fetched(result, "ok")))
-        else:
-            fetched.append((source, read_feed(source, responses[source.name], states[source.name])))
-    return fetched
+            items = prepare(source, result.items, now, config.limits, config.tag_authority)
+            pending.append(_Ready(Fetched(replace(result, items=()), "ok", prepared=items)))
+            continue
+        response = responses[source.name]
+        fetched, digest = check_response(source, response, states[source.name])
+        if digest is None or response.body is None:
+            pending.append(_Ready(fetched))
+            continue
+        arguments = (source, response.body, response.url, response.headers, now)
+        jobs.append((parse_and_prepare, (*arguments, config.limits, config.tag_authority)))
+        pending.append(_Parsing(fetched, digest))
+    parsing = [one for one in pending if isinstance(one, _Parsing)]
+    for one, submitted in zip(parsing, workers.submit_all(jobs), strict=True):
+        one.result = submitted
+    return list(zip(due, pending, strict=True))
+
+
+def _arrived(
+    started: Sequence[tuple[SourceConfig, Pending]],
+) -> Iterator[tuple[SourceConfig, Fetched]]:
+    """Each source's result, in order, as it arrives."""
+    for source, pending in started:
+        yield source, pending.get()
 
 
 def store_fetched(
     config: Config,
     store: Store,
-    fetched: Sequence[tuple[SourceConfig, Fetched]],
+    fetched: Iterable[tuple[SourceConfig, Fetched]],
     now: datetime,
 ) -> tuple[SourceOutcome, ...]:
     """Store what each source gave, one transaction per source (under the store's lock).
@@ -191,8 +231,17 @@ def publish_inputs(config: Config, store: Store) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """A source's entries made ready to store, and a message for each entry skipped."""
+
+    candidates: tuple[Candidate, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
-    """A source's result with what the fetch said about the next one."""
+    """A source's result (its warnings and error; its items are in ``prepared``) with
+    what the fetch said about the next one."""
 
     result: SourceResult
     status: str
@@ -201,11 +250,19 @@ class Fetched:
     body_hash: str | None = None
     retry_after: float | None = None
     max_age: float | None = None
+    prepared: Prepared = field(default_factory=Prepared)
 
 
-def read_feed(source: SourceConfig, response: FetchResponse, state: SourceState) -> Fetched:
-    """A fetched response -> parsed items; an unchanged body is recognised by its
-    hash and not parsed again."""
+#: A source's result and its entries made ready, from :func:`parse_and_prepare`.
+Parsed = tuple[SourceResult, Prepared]
+
+
+def check_response(
+    source: SourceConfig, response: FetchResponse, state: SourceState
+) -> tuple[Fetched, str | None]:
+    """What a fetch gave, and the body's digest when it is to be parsed (None when
+    there is nothing to parse: an error, not modified, or a body whose hash says it is
+    the one parsed last time)."""
     status = f"HTTP {response.status}" if response.status else "ok"
     base = Fetched(
         SourceResult(source.name),
@@ -217,16 +274,62 @@ def read_feed(source: SourceConfig, response: FetchResponse, state: SourceState)
         max_age=response.max_age,
     )
     if response.error:
-        return replace(base, result=SourceResult(source.name, error=response.error))
+        return replace(base, result=SourceResult(source.name, error=response.error)), None
     if response.not_modified or response.body is None:
-        return replace(base, result=SourceResult(source.name, not_modified=True))
+        return replace(base, result=SourceResult(source.name, not_modified=True)), None
     digest = hashlib.sha256(response.body).hexdigest()
     if digest == state.body_hash:
         result = SourceResult(source.name, not_modified=True)
-        return replace(base, result=result, status=f"{status}, body unchanged")
-    result = parse_feed(source.name, response.body, url=response.url, headers=response.headers)
-    # A body that failed to parse keeps the old hash, so a repaired feed is parsed again.
-    return replace(base, result=result, body_hash=state.body_hash if result.error else digest)
+        return replace(base, result=result, status=f"{status}, body unchanged"), None
+    return base, digest
+
+
+def parse_and_prepare(
+    source: SourceConfig,
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    now: datetime,
+    limits: Limits,
+    tag_authority: str,
+) -> Parsed:
+    """A feed's body -> its result (without the items) and its entries made ready to
+    store: the part of a run that worker processes do."""
+    result = parse_feed(source.name, body, url=url, headers=headers)
+    return replace(result, items=()), prepare(source, result.items, now, limits, tag_authority)
+
+
+class _Ready:
+    """A source's result known at once."""
+
+    def __init__(self, fetched: Fetched) -> None:
+        self.fetched = fetched
+
+    def get(self) -> Fetched:
+        return self.fetched
+
+
+class _Parsing:
+    """A source whose body is being parsed (``result`` is set once it is submitted)."""
+
+    def __init__(self, fetched: Fetched, digest: str) -> None:
+        self.fetched = fetched
+        self.digest = digest
+        self.result: Result[Parsed] | None = None
+
+    def get(self) -> Fetched:
+        assert self.result is not None, "never submitted"
+        name = self.fetched.result.source
+        try:
+            result, prepared = self.result.get()
+        except WorkerDied as e:
+            result, prepared = SourceResult(name, error=f"not parsed: {e}"), Prepared()
+        # A body that failed to parse keeps the old hash, so a repaired feed is parsed again.
+        body_hash = self.fetched.body_hash if result.error else self.digest
+        return replace(self.fetched, result=result, prepared=prepared, body_hash=body_hash)
+
+
+Pending = _Ready | _Parsing
 
 
 def update_source(
@@ -242,7 +345,9 @@ def update_source(
     result = fetched.result
     for warning in result.warnings:
         log.warning("%s", warning)
-    candidates, skipped = prepare(config, source, result, now)
+    candidates = fetched.prepared.candidates
+    for message in fetched.prepared.skipped:
+        log.warning("%s", message)
     report = IngestReport()
     if candidates:
         report = store.ingest(source.name, candidates, now, config.matching)
@@ -273,7 +378,11 @@ def update_source(
         items_seen=state.items_seen if result.not_modified else len(candidates),
     )
     outcome = SourceOutcome(
-        source.name, result.error, result.not_modified, report, skipped + len(result.warnings)
+        source.name,
+        result.error,
+        result.not_modified,
+        report,
+        len(fetched.prepared.skipped) + len(result.warnings),
     )
     return outcome, new_state
 
@@ -303,27 +412,30 @@ def next_delay(
 
 
 def prepare(
-    config: Config, source: SourceConfig, result: SourceResult, now: datetime
-) -> tuple[list[Candidate], int]:
-    """RawItems -> Candidates; an unreadable entry is skipped with a warning."""
-    candidates, skipped = [], 0
-    for raw in result.items:
+    source: SourceConfig,
+    items: Sequence[RawItem],
+    now: datetime,
+    limits: Limits,
+    tag_authority: str,
+) -> Prepared:
+    """RawItems -> Candidates; an unreadable entry is skipped (and said why)."""
+    candidates, skipped = [], []
+    for raw in items:
         item = normalize(
             raw,
             now=now,
             timezone=source.timezone,
             default_category=source.category or "News",
-            limits=config.limits,
+            limits=limits,
         )
         if item is None:
-            log.warning("%s: skipped entry: no readable title", raw.where or source.name)
-            skipped += 1
+            skipped.append(f"{raw.where or source.name}: skipped entry: no readable title")
             continue
         if source.type == "archive":
-            candidates.append(archive_candidate(item, config.tag_authority))
+            candidates.append(archive_candidate(item, tag_authority))
         else:
-            candidates.append(feed_candidate(item, config.tag_authority, source.identity))
-    return candidates, skipped
+            candidates.append(feed_candidate(item, tag_authority, source.identity))
+    return Prepared(tuple(candidates), tuple(skipped))
 
 
 def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Feed]:

@@ -334,7 +334,7 @@ class Scheduler:
             # Items are matched against every stored item: one writer at a time.  A
             # result without items (not modified, failed) only updates the source's own
             # state, which the lease already keeps to this node.
-            if any(result.result.items for _, result in fetched):
+            if any(result.prepared.candidates for _, result in fetched):
                 self._take_lock(held)
             return store_fetched(config, self._store, fetched, now)
 

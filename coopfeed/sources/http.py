@@ -42,6 +42,8 @@ from urllib.request import url2pathname
 
 import httpx
 
+from coopfeed.workers import default_processes
+
 __all__ = [
     "FetchRequest",
     "FetchResponse",
@@ -79,6 +81,9 @@ class FetchSettings:
     concurrency: int = 10  # global
     per_host: int = 2  # per host
     user_agent: str = field(default_factory=_default_user_agent)
+    #: Worker processes that parse fetched feeds when a run brings many (0: parse in
+    #: coopfeed's own process).  Not about fetching, but set in the same table.
+    processes: int = field(default_factory=default_processes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,8 +269,8 @@ def test_guids_do_not_depend_on_where_the_feed_is_served(
     found = []
     for url in PLACES:
         result = parse_feed("wire", body, url=url, headers={})
-        candidates, _ = prepare(config, source, result, NOW)
-        found.append([(c.key, c.guid) for c in candidates])
+        prepared = prepare(source, result.items, NOW, config.limits, config.tag_authority)
+        found.append([(c.key, c.guid) for c in prepared.candidates])
     assert found[0] == found[1] == found[2]
     assert len(found[0]) == len(guids)
     for _, guid in found[0]:
@@ -327,9 +327,8 @@ def test_archive_guids_do_not_depend_on_how_the_listing_is_laid_out(
         for order in (entries, entries[::-1]):
             items, warnings = parse_archive(lay_out(order, style), source="archive", filename="a")
             assert warnings == []
-            result = type("Result", (), {"items": tuple(items)})
-            candidates, skipped = prepare(config, source, result, NOW)  # type: ignore[arg-type]
-            assert skipped == 0
-            found.append(sorted((c.key, c.guid, c.anchor) for c in candidates))
+            prepared = prepare(source, items, NOW, config.limits, config.tag_authority)
+            assert prepared.skipped == ()
+            found.append(sorted((c.key, c.guid, c.anchor) for c in prepared.candidates))
     assert all(keys == found[0] for keys in found)
     assert len({guid for _, guid, _ in found[0]}) == len(entries)

@@ -1,0 +1,140 @@
+"""Parsing on every core: worker processes that a run hands the feeds it fetched.
+
+feedparser is pure Python and takes most of a cold run's time on one core.  A run that
+fetched many changed feeds hands their bodies to :class:`Workers`, and stores the results
+in the order of its sources while the workers parse the next ones: what is stored is the
+same as when everything runs in one process, only sooner.  A small batch (the scheduler's
+one source, a run where a few feeds changed) is parsed in the caller's process, where
+starting workers would cost more than it saves.
+
+A worker that dies (killed by the kernel for memory, or crashing on some input) takes the
+jobs it held with it: each of those is tried again, alone, in a fresh process, so that
+the one that kills its process again is the only one to fail (:class:`WorkerDied`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Generic, TypeVar
+
+__all__ = ["MIN_BATCH", "WorkerDied", "Workers", "default_processes"]
+
+T = TypeVar("T")
+#: A job: a module-level function and its (picklable) arguments.
+Job = tuple[Callable[..., T], tuple[Any, ...]]
+
+#: The fewest jobs a batch needs for worker processes to start (once started, they
+#: take every batch of the run).
+MIN_BATCH = 8
+#: Modules the workers need, imported once in the process they are forked from.
+_PRELOAD = ["coopfeed.pipeline"]
+
+
+class WorkerDied(Exception):
+    """A job's worker process died twice while running it."""
+
+
+def default_processes() -> int:
+    """Worker processes by default: one per core this process may run on, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+class Result(Generic[T]):
+    """A submitted job's result, waited for by :meth:`get`."""
+
+    def __init__(
+        self,
+        workers: Workers,
+        job: Job[T],
+        future: Future[T] | None = None,
+        value: T | None = None,
+    ) -> None:
+        self._workers = workers
+        self._job = job
+        self._future = future
+        self._value = value
+
+    def get(self) -> T:
+        """The job's return value (it raises what the job raised, or WorkerDied)."""
+        if self._future is None:
+            return self._value  # type: ignore[return-value]
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            function, args = self._job
+            return self._workers.retry(function, *args)
+
+
+class Workers:
+    """Runs jobs (module-level functions and picklable arguments) in worker processes,
+    or in this process when there are no workers or a batch is small."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._single: ProcessPoolExecutor | None = None  # for jobs tried again
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def submit_all(self, jobs: Sequence[Job[T]]) -> list[Result[T]]:
+        """Start every job; a job run here (a small batch) has run when this returns."""
+        if self._pool is None and (self.processes < 1 or len(jobs) < MIN_BATCH):
+            return [Result(self, job, value=job[0](*job[1])) for job in jobs]
+        return [self._submit(job) for job in jobs]
+
+    def _submit(self, job: Job[T]) -> Result[T]:
+        for _ in range(2):
+            if self._pool is None:
+                self._pool = _pool(self.processes)
+            try:
+                return Result(self, job, future=self._pool.submit(job[0], *job[1]))
+            except BrokenProcessPool:  # a worker died since the last batch: start afresh
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+        raise WorkerDied("cannot start worker processes")
+
+    def retry(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a job whose worker died again, alone in a process of its own."""
+        if self._pool is not None:  # broken: later batches go to a fresh pool
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._single is None:
+            self._single = _pool(1)
+        try:
+            return self._single.submit(function, *args).result()
+        except BrokenProcessPool:
+            self._single.shutdown(wait=False, cancel_futures=True)
+            self._single = None
+            raise WorkerDied("its worker process died twice (out of memory?)") from None
+
+    def close(self) -> None:
+        for pool in (self._pool, self._single):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._single = None
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    # forkserver: workers are forked from a clean process that imported coopfeed once,
+    # never from this one (which may run threads: forking those is unsafe).
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(processes, mp_context=context)

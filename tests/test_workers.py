@@ -1,0 +1,109 @@
+"""Parsing in worker processes (coopfeed.workers): the same store and files as parsing in
+one process, and a worker that dies costs only the job that killed it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import NOW, config_text
+
+from coopfeed.config import load_config
+from coopfeed.pipeline import publish_all, refresh
+from coopfeed.store import Store
+from coopfeed.workers import MIN_BATCH, WorkerDied, Workers
+
+DATA = Path(__file__).parent / "data" / "feeds"
+#: Every parse fixture that is a feed or tries hard not to be one, and the plain ones.
+FEEDS = sorted(DATA.glob("parse/*.xml")) + sorted(DATA.glob("*.xml"))
+
+
+def _run(folder: Path, processes: int) -> tuple[list[object], dict[str, bytes]]:
+    """Refresh every feed in FEEDS (in chunks of 10) and publish into ``folder``; what
+    each source gave, the stored items and the published files."""
+    sources = "".join(
+        f'[[sources]]\nname = "s{n}"\ntype = "feed"\nurl = "{path}"\n'
+        for n, path in enumerate(FEEDS)
+    )
+    folder.mkdir()
+    path = folder / "config.toml"
+    path.write_text(config_text(sources=sources, tables=f"[fetch]\nprocesses = {processes}\n"))
+    config = load_config(path)
+    assert config.fetch.processes == processes
+    store = Store.open(config.database)
+    try:
+        outcomes = refresh(config, store, config.sources, NOW, chunk=10)
+        publish_all(config, store, NOW)
+        found: list[object] = [(o.name, o.error, o.ingest, o.skipped) for o in outcomes]
+        found += store.list_items()
+    finally:
+        store.close()
+    output = config.output_dir
+    files = {p.name: p.read_bytes() for p in output.iterdir() if p.name != ".coopfeed-render"}
+    return found, files
+
+
+def test_workers_store_and_publish_what_one_process_does(tmp_path: Path) -> None:
+    assert len(FEEDS) >= 2 * MIN_BATCH  # so the workers take the batches
+    serial = _run(tmp_path / "serial", 0)
+    parallel = _run(tmp_path / "parallel", 2)
+    assert parallel[0] == serial[0]
+    assert parallel[1] == serial[1]
+    assert any(error for _, error, *_ in serial[0][: len(FEEDS)])  # type: ignore[misc]
+    assert sum(1 for _, error, *_ in serial[0][: len(FEEDS)] if not error) > 10  # type: ignore[misc]
+    assert len(serial[0]) > 2 * len(FEEDS) and len(serial[1]) > 5
+
+
+def test_a_small_batch_runs_in_this_process() -> None:
+    with Workers(2) as workers:
+        results = workers.submit_all([(os.getpid, ())] * (MIN_BATCH - 1))
+        assert not workers.started
+        assert {result.get() for result in results} == {os.getpid()}
+
+
+def test_a_big_batch_runs_in_worker_processes() -> None:
+    with Workers(2) as workers:
+        results = workers.submit_all([(os.getpid, ())] * MIN_BATCH)
+        assert workers.started
+        pids = {result.get() for result in results}
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+        # Once started, the workers take a small batch too.
+        assert workers.submit_all([(os.getpid, ())])[0].get() != os.getpid()
+
+
+def test_a_job_that_kills_its_worker_fails_alone() -> None:
+    """os._exit kills the worker (as the kernel's OOM killer would): that job fails
+    with WorkerDied; the others, lost with the worker, are run again and succeed."""
+    jobs: list[tuple[Callable[..., object], tuple[object, ...]]] = [
+        (pow, (2, n)) for n in range(MIN_BATCH)
+    ]
+    jobs.insert(3, (os._exit, (9,)))
+    with Workers(2) as workers:
+        results = workers.submit_all(jobs)
+        values = []
+        for result in results:
+            try:
+                values.append(result.get())
+            except WorkerDied as e:
+                values.append(str(e))
+        later = workers.submit_all([(pow, (3, n)) for n in range(MIN_BATCH)])
+        assert [result.get() for result in later] == [3**n for n in range(MIN_BATCH)]
+    assert values[3] == "its worker process died twice (out of memory?)"
+    assert values[:3] + values[4:] == [2**n for n in range(MIN_BATCH)]
+
+
+def test_a_job_that_raises_raises_where_it_is_waited_for() -> None:
+    with Workers(2) as workers:
+        results = workers.submit_all([(int, ("12",))] * MIN_BATCH + [(int, ("twelve",))])
+        assert [result.get() for result in results[:-1]] == [12] * MIN_BATCH
+        with pytest.raises(ValueError, match="twelve"):
+            results[-1].get()
+
+
+def test_processes_must_not_be_negative(project: Callable[..., Path]) -> None:
+    from coopfeed.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"fetch.*processes.*at least 0"):
+        load_config(project(tables="[fetch]\nprocesses = -1\n"))
