@@ -88,13 +88,16 @@ class _Stages:
 
 def _instrument() -> tuple[_Stages, list[Any]]:
     """Stage timers on coopfeed's pipeline, and a list that collects each RunReport."""
-    from coopfeed import cli, pipeline
+    from coopfeed import cli, pipeline, workers
     from coopfeed.store import Store
 
     stages = _Stages()
     stages.wrap(pipeline, "fetch_all", "fetch")
     stages.wrap(pipeline, "parse_feed", "parse")
     stages.wrap(pipeline, "prepare", "normalize")
+    # With worker processes, parse and normalize run there: what this process spends
+    # is the time it waits for them.
+    stages.wrap(workers.Result, "get", "parse wait")
     stages.wrap(Store, "ingest", "ingest")
     stages.wrap(Store, "save_source_state", "source state")
     stages.wrap(pipeline, "publish_all", "publish")
