@@ -110,7 +110,11 @@ def newest_first(items: Iterable[Item]) -> list[Item]:
 
 def _archive(slug: str, pages: Sequence[list[Item]], number: int) -> Document:
     items = newest_first(pages[number - 1])
-    older = [item for page in pages[: number - 1] for item in page]
+    # An empty open page (after removals) is dated by the pages before it.
+    updated = None
+    if not items:
+        older = (item.updated for page in pages[: number - 1] for item in page)
+        updated = max(older, default=None)
     return Document(
         archive_stem(slug, number),
         tuple(items),
@@ -118,8 +122,7 @@ def _archive(slug: str, pages: Sequence[list[Item]], number: int) -> Document:
         current=slug,
         prev_archive=archive_stem(slug, number - 1) if number > 1 else None,
         next_archive=archive_stem(slug, number + 1) if number < len(pages) else None,
-        # An empty open page (after removals) is dated by the pages before it.
-        updated=None if items else max((item.updated for item in older), default=None),
+        updated=updated,
     )
 
 
