@@ -67,8 +67,10 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
         for source in config.sources
         if everything or is_due(source, states.get(source.name) or SourceState(source.name), now)
     ]
-    outcomes = refresh(config, store, due, now)
-    return RunReport(outcomes, publish_all(config, store, now))
+    # One set of worker processes parses what is fetched and renders what is published.
+    with Workers(config.fetch.processes) as workers:
+        outcomes = refresh(config, store, due, now, workers=workers)
+        return RunReport(outcomes, publish_all(config, store, now, workers=workers))
 
 
 def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:
@@ -85,24 +87,28 @@ def refresh(
     due: Sequence[SourceConfig],
     now: datetime,
     chunk: int | None = None,
+    workers: Workers | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
     transaction per source, in the order given.
 
     Sources go in chunks of :data:`CHUNK`, so that a run holds the bodies and items of
     two chunks at a time, not of every source: while this process stores one chunk,
-    worker processes (:mod:`coopfeed.workers`) parse the next."""
+    worker processes (:mod:`coopfeed.workers`; ``workers``, else ones of its own) parse
+    the next."""
+    if workers is None:
+        with Workers(config.fetch.processes) as workers:
+            return refresh(config, store, due, now, chunk=chunk, workers=workers)
     size = chunk or CHUNK
     outcomes: list[SourceOutcome] = []
-    with Workers(config.fetch.processes) as workers:
-        waiting: list[tuple[SourceConfig, Pending]] = []
-        for start in range(0, len(due), size):
-            started = start_sources(config, store, due[start : start + size], now, workers)
-            if waiting:
-                outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
-            waiting = started
+    waiting: list[tuple[SourceConfig, Pending]] = []
+    for start in range(0, len(due), size):
+        started = start_sources(config, store, due[start : start + size], now, workers)
         if waiting:
             outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
+        waiting = started
+    if waiting:
+        outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
     return tuple(outcomes)
 
 
@@ -192,12 +198,18 @@ def store_fetched(
     return tuple(outcomes)
 
 
-def publish_all(config: Config, store: Store, now: datetime) -> PublishReport:
+def publish_all(
+    config: Config, store: Store, now: datetime, *, workers: Workers | None = None
+) -> PublishReport:
     """Publish every feed from the store; files whose bytes do not change are left alone.
 
     Archive pages that became full are recorded, so they never change again; with a
     WebSub hub configured, the hub is told of every changed feed (bounded in time).
+    Files are rendered by ``workers`` (else by ones of its own, when there are many).
     """
+    if workers is None:
+        with Workers(config.fetch.processes) as workers:
+            return publish_all(config, store, now, workers=workers)
     inputs = publish_inputs(config, store)
     if inputs is not None:
         names = published_from(config.output_dir, inputs)
@@ -205,7 +217,12 @@ def publish_all(config: Config, store: Store, now: datetime) -> PublishReport:
             return PublishReport(written=(), unchanged=names, new_pages={}, changed_feeds=())
     feeds = build_feeds(config, store.published_items(), now)
     report = publish(
-        feeds, config.site, config.output_dir, full_pages=store.archive_pages(), inputs=inputs
+        feeds,
+        config.site,
+        config.output_dir,
+        full_pages=store.archive_pages(),
+        inputs=inputs,
+        workers=workers,
     )
     if report.new_pages:
         store.save_archive_pages(report.new_pages)

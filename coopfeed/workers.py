@@ -1,11 +1,14 @@
-"""Parsing on every core: worker processes that a run hands the feeds it fetched.
+"""Parsing and rendering on every core: worker processes that a run hands the feeds it
+fetched, and the files it publishes.
 
 feedparser is pure Python and takes most of a cold run's time on one core.  A run that
 fetched many changed feeds hands their bodies to :class:`Workers`, and stores the results
 in the order of its sources while the workers parse the next ones: what is stored is the
 same as when everything runs in one process, only sooner.  A small batch (the scheduler's
 one source, a run where a few feeds changed) is parsed in the caller's process, where
-starting workers would cost more than it saves.
+starting workers would cost more than it saves.  A publish that renders many files
+(the first one, above all) has the workers render them while it writes the ones
+rendered (:meth:`Workers.imap`), in the same order and with the same bytes.
 
 A worker that dies (killed by the kernel for memory, or crashing on some input) takes the
 jobs it held with it: each of those is tried again, alone, in a fresh process, so that
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MIN_BATCH", "WorkerDied", "Workers", "default_processes"]
+__all__ = ["MIN_BATCH", "Job", "WorkerDied", "Workers", "default_processes"]
 
 T = TypeVar("T")
 #: A job: a module-level function and its (picklable) arguments.
@@ -97,6 +101,23 @@ class Workers:
         if self._pool is None and (self.processes < 1 or len(jobs) < MIN_BATCH):
             return [Result(self, job, value=job[0](*job[1])) for job in jobs]
         return [self._submit(job) for job in jobs]
+
+    def imap(self, jobs: Sequence[Job[T]], ahead: int) -> Iterator[T]:
+        """Each job's result, in order, as it is asked for.  In worker processes, at
+        most ``ahead`` jobs are under way (or done and waiting to be asked for), so
+        the results held at once stay bounded; a small batch runs here, each job when
+        its result is asked for."""
+        if self._pool is None and (self.processes < 1 or len(jobs) < MIN_BATCH):
+            for function, args in jobs:
+                yield function(*args)
+            return
+        under_way: deque[Result[T]] = deque()
+        for job in jobs:
+            under_way.append(self._submit(job))
+            if len(under_way) >= max(1, ahead):
+                yield under_way.popleft().get()
+        while under_way:
+            yield under_way.popleft().get()
 
     def _submit(self, job: Job[T]) -> Result[T]:
         for _ in range(2):

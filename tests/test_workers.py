@@ -1,10 +1,11 @@
-"""Parsing in worker processes (coopfeed.workers): the same store and files as parsing in
-one process, and a worker that dies costs only the job that killed it."""
+"""Parsing and rendering in worker processes (coopfeed.workers): the same store and files
+as in one process, and a worker that dies costs only the job that killed it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from conftest import NOW, config_text
 
 from coopfeed.config import load_config
 from coopfeed.pipeline import publish_all, refresh
+from coopfeed.publish import publish
 from coopfeed.store import Store
+from coopfeed.types import Feed, Item, Site
 from coopfeed.workers import MIN_BATCH, WorkerDied, Workers
 
 DATA = Path(__file__).parent / "data" / "feeds"
@@ -107,3 +110,43 @@ def test_processes_must_not_be_negative(project: Callable[..., Path]) -> None:
 
     with pytest.raises(ConfigError, match=r"fetch.*processes.*at least 0"):
         load_config(project(tables="[fetch]\nprocesses = -1\n"))
+
+
+def _feeds(count: int) -> list[Feed]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    items = tuple(
+        Item(
+            guid=f"tag:example.org,2026:{n}",
+            title=f"Story {n}",
+            published=start + timedelta(hours=count - n),
+            updated=start + timedelta(hours=count - n),
+            link=f"https://example.org/{n}",
+            summary=f"<p>Summary {n} é</p>",
+            categories=("News",),
+        )
+        for n in range(count)
+    )
+    return [Feed("news", "News", items), Feed("all", "Everything", items)]
+
+
+def test_a_publish_renders_in_workers_the_bytes_it_renders_alone(tmp_path: Path) -> None:
+    """Archive pages and current documents rendered by worker processes are written in
+    the same order, with the same bytes, as when this process renders them."""
+    site = Site(
+        title="Cooperative news",
+        description="",
+        base_url="http://127.0.0.1:8080/",
+        author="",
+        items_per_feed=5,
+    )
+    feeds = _feeds(60)  # 12 pages a feed: enough jobs for the workers to start
+    alone = publish(feeds, site, tmp_path / "alone")
+    with Workers(2) as workers:
+        parallel = publish(feeds, site, tmp_path / "parallel", workers=workers)
+        assert workers.started
+    assert parallel.written == alone.written and len(alone.written) > 2 * MIN_BATCH
+    assert parallel.new_pages == alone.new_pages
+    for name in alone.written:
+        assert (tmp_path / "parallel" / name).read_bytes() == (
+            tmp_path / "alone" / name
+        ).read_bytes(), name

@@ -2,35 +2,36 @@
 archive pages ``<slug>.archive-<n>.rss``/``.atom``, then ``<slug>.rss``, ``<slug>.atom``
 and ``<slug>.json``; once ``index.html`` and ``feeds.opml``.
 
-:func:`publish` renders every file first (a rendering bug fails before any file is
-touched), then writes each file atomically, and only when its bytes changed.  It reports
-which files it wrote and which it left alone, the archive pages that became full (the
-caller stores them and hands them back as ``full_pages``, which keeps full pages from ever
-changing) and the URLs of the feed documents whose bytes changed (to ping a WebSub hub
-with :func:`ping_hub`).  An ``OSError`` becomes a ``PublishError`` that names the path and
-the reason.
+:func:`publish` renders the files (in worker processes when it is handed some) and
+writes each atomically, in an order that keeps every link resolving, and only when its
+bytes changed.  It reports which files it wrote and which it left alone, the archive
+pages that became full (the caller stores them and hands them back as ``full_pages``,
+which keeps full pages from ever changing) and the URLs of the feed documents whose
+bytes changed (to ping a WebSub hub with :func:`ping_hub`).  An ``OSError`` becomes a
+``PublishError`` that names the path and the reason.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
 from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
 from coopfeed.publish.cache import NAME as RENDER_CACHE
-from coopfeed.publish.cache import RenderCache, record_inputs
+from coopfeed.publish.cache import Digests, RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
-from coopfeed.publish.files import sweep_temp_files, write_if_changed
+from coopfeed.publish.files import fsync_folder, sweep_temp_files, write_if_changed
 from coopfeed.publish.html import page_items, render_html
 from coopfeed.publish.index import OPML_NAME, render_index
 from coopfeed.publish.jsonfeed import render_json
 from coopfeed.publish.opml import render_opml
 from coopfeed.publish.websub import ping_hub
 from coopfeed.types import Feed, Site
+from coopfeed.workers import Job, WorkerDied, Workers
 
 __all__ = [
     "MANIFEST",
@@ -89,6 +90,7 @@ def publish(
     *,
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]] = _NO_PAGES,
     inputs: str | None = None,
+    workers: Workers | None = None,
 ) -> PublishReport:
     """Write every file of every feed into ``output_dir``, then the index and the OPML list.
 
@@ -100,7 +102,8 @@ def publish(
     first, then the current documents, so that every link a document holds resolves.
 
     ``inputs`` is a digest of everything the feeds were built from, for
-    :func:`published_from` to find on the next publish.
+    :func:`published_from` to find on the next publish.  With ``workers``, the files
+    are rendered in their processes (see :mod:`coopfeed.workers`).
     """
     _check_slugs(feeds)
     cache = RenderCache.load(output_dir)
@@ -114,18 +117,35 @@ def publish(
         raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
     written: list[str] = []
     unchanged: list[str] = []
-    # One file rendered and written at a time: a publish holds one file's bytes, not all.
-    for name, data in _render_all(feeds, site, full_pages, cache, rendered):
-        path = output_dir / name
-        if data is None:  # the cache vouches for the file as it is
-            unchanged.append(name)
+    plan = list(_plan(feeds, site, full_pages, cache, rendered))
+    # Files are written in order, each as soon as it is rendered: in worker processes a
+    # few documents ahead (RENDER_AHEAD), else one at a time, so a publish holds the
+    # bytes of a few files, never of all.
+    jobs = [job for _, job, here in plan if job is not None and not here]
+    done = (workers or Workers(0)).imap(jobs, RENDER_AHEAD)
+    unsynced = False  # renames not yet made durable
+    for names, job, here in plan:
+        if job is None:  # the cache vouches for the files as they are
+            unchanged.extend(names)
             continue
         try:
-            changed = write_if_changed(path, data)
-        except OSError as e:
-            raise PublishError(f"cannot write {path}: {_reason(e)}") from e
-        (written if changed else unchanged).append(name)
-        cache.wrote(name, data)
+            datas = job[0](*job[1]) if here else next(done)
+        except WorkerDied as e:
+            raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
+        if unsynced and names[0] in rendered.topics:
+            # What a feed's current documents link to is durable before they are.
+            unsynced = _sync(output_dir)
+        for name, data in zip(names, datas, strict=True):
+            path = output_dir / name
+            try:
+                changed = write_if_changed(path, data, sync_folder=False)
+            except OSError as e:
+                raise PublishError(f"cannot write {path}: {_reason(e)}") from e
+            (written if changed else unchanged).append(name)
+            unsynced = unsynced or changed
+            cache.wrote(name, data)
+    if unsynced:
+        _sync(output_dir)
     removed = _remove_unpublished(output_dir, rendered.files)
     try:
         cache.save()
@@ -183,48 +203,92 @@ def _check_slugs(feeds: Sequence[Feed]) -> None:
         seen.add(feed.slug.casefold())
 
 
-def _render_all(
+def _plan(
     feeds: Sequence[Feed],
     site: Site,
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
     cache: RenderCache,
     rendered: _Rendered,
-) -> Iterator[tuple[str, bytes | None]]:
-    """Every file to write, in order (None for a file the cache says is as it would be
-    rendered); the names, topics and newly full pages go into ``rendered``."""
+) -> Iterator[tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]]:
+    """Every file to write, in order, in groups made from the same document: their
+    names, the job that renders them (None when the cache says every one is as it
+    would be rendered) and whether that job is to run here.  The names, topics and
+    newly full pages go into ``rendered``.  A job for a worker carries what its files
+    are made from and no more (a document's items, not its feed's), to be handed over
+    cheaply."""
+    digest = Digests()
+
+    def group(
+        names: tuple[str, ...], key: str | None, job: Job[tuple[bytes, ...]], here: bool = False
+    ) -> tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]:
+        """``names`` made from the inputs whose digest is ``key`` (None: always made)."""
+        rendered.files.extend(names)
+        stale = key is None or [name for name in names if not cache.fresh(name, key)]
+        return names, job if stale else None, here
+
     for feed in feeds:
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
+        head = replace(feed, items=())  # what a document needs of its feed
         # Each file is rendered only when what it is made from changed since it was
         # written (see .cache): a publish costs what changed, not what is stored.
-        html = f"{feed.slug}.html"
-        inputs: object = (site, feed.slug, feed.title, tuple(page_items(feed, site)))
-        rendered.files.append(html)
-        yield html, None if cache.fresh(html, inputs) else render_html(feed, site)
+        shown = tuple(page_items(feed, site))
+        key = digest(site, feed.slug, feed.title, shown)
+        html = (f"{feed.slug}.html",)
+        yield group(html, key, (_render, (("html",), replace(feed, items=shown), site, None)))
         for page in paging.archives:
-            inputs = (site, feed.slug, feed.title, page)
-            for extension, render in ((RSS, render_rss), (ATOM, render_atom)):
-                name = f"{page.stem}.{extension}"
-                rendered.files.append(name)
-                yield name, None if cache.fresh(name, inputs) else render(feed, site, page)
-        inputs = (site, feed.slug, feed.title, paging.current)
-        for extension, current in _CURRENT:
-            name = f"{feed.slug}.{extension}"
-            rendered.files.append(name)
-            rendered.topics[name] = feed_url(site, feed.slug, extension)
-            yield name, None if cache.fresh(name, inputs) else current(feed, site, paging.current)
+            key = digest(site, feed.slug, feed.title, page)
+            names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
+            yield group(names, key, (_render, ((RSS, ATOM), head, site, page)))
+        key = digest(site, feed.slug, feed.title, paging.current)
+        names = tuple(f"{feed.slug}.{extension}" for extension in _CURRENT)
+        for extension in _CURRENT:
+            rendered.topics[f"{feed.slug}.{extension}"] = feed_url(site, feed.slug, extension)
+        yield group(names, key, (_render, (_CURRENT, head, site, paging.current)))
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
-    rendered.files.extend([INDEX_NAME, OPML_NAME])
-    yield INDEX_NAME, render_index(feeds, site)
-    yield OPML_NAME, render_opml(feeds, site)
+    # These two read every item: rendered here, not handed over.
+    yield group((INDEX_NAME,), None, (_render, (("index",), feeds, site, None)), here=True)
+    yield group((OPML_NAME,), None, (_render, (("opml",), feeds, site, None)), here=True)
+
+
+def _render(
+    formats: Sequence[str], feed: Feed | Sequence[Feed], site: Site, document: Document | None
+) -> tuple[bytes, ...]:
+    """The files of ``formats`` for a feed's ``document`` (its HTML page when None), or
+    for every feed ("index", "opml"): one job for a worker process."""
+    out = []
+    for kind in formats:
+        if kind == "index":
+            out.append(render_index(feed, site))  # type: ignore[arg-type]
+        elif kind == "opml":
+            out.append(render_opml(feed, site))  # type: ignore[arg-type]
+        elif kind == "html":
+            out.append(render_html(feed, site))  # type: ignore[arg-type]
+        else:
+            assert document is not None
+            out.append(_RENDERERS[kind](feed, site, document))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+#: How many documents worker processes render ahead of the one being written.
+RENDER_AHEAD = 16
 
 
 #: The current documents of a feed, by extension.
-_CURRENT: tuple[tuple[str, Callable[[Feed, Site, Document], bytes]], ...] = (
-    (RSS, render_rss),
-    (ATOM, render_atom),
-    (JSON, render_json),
-)
+_CURRENT = (RSS, ATOM, JSON)
+_RENDERERS: dict[str, Callable[[Feed, Site, Document], bytes]] = {
+    RSS: render_rss,
+    ATOM: render_atom,
+    JSON: render_json,
+}
+
+
+def _sync(output_dir: Path) -> bool:
+    try:
+        fsync_folder(output_dir)
+    except OSError as e:
+        raise PublishError(f"cannot sync folder {output_dir}: {_reason(e)}") from e
+    return False
 
 
 def _reason(error: OSError) -> str:

@@ -19,16 +19,58 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from coopfeed import __version__
+from coopfeed.publish.archive import Document
 from coopfeed.publish.files import write_if_changed
+from coopfeed.types import Item
 
 NAME = ".coopfeed-render"
 
 
-def digest(inputs: object) -> str:
-    """A digest of frozen dataclasses, strings, tuples and datetimes, by their repr."""
-    return hashlib.blake2b(f"{__version__}\n{inputs!r}".encode(), digest_size=16).hexdigest()
+class Digests:
+    """Digests of what files are rendered from: items, documents, tuples and anything
+    whose repr says all it holds (the Site, strings, datetimes).
+
+    An item is in several files (its category's, the "all" feed's, an HTML page): its
+    own digest is computed once per publish (items are frozen; the ones digested are
+    kept alive, so their ids stay theirs).
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[Item, bytes]] = {}
+
+    def __call__(self, *inputs: object) -> str:
+        h = hashlib.blake2b(__version__.encode(), digest_size=16)
+        for one in inputs:
+            self._update(h, one)
+        return h.hexdigest()
+
+    def _update(self, h: Any, value: object) -> None:
+        if isinstance(value, Item):
+            h.update(self._item(value))
+        elif isinstance(value, Document):
+            fields = (value.stem, value.archive, value.current, value.prev_archive)
+            h.update(repr((*fields, value.next_archive, value.updated, len(value.items))).encode())
+            for item in value.items:
+                h.update(self._item(item))
+        elif isinstance(value, tuple):
+            h.update(b"(%d" % len(value))
+            for one in value:
+                self._update(h, one)
+        else:
+            h.update(repr(value).encode())
+        h.update(b"\x00")
+
+    def _item(self, item: Item) -> bytes:
+        known = self._items.get(id(item))
+        if known is not None and known[0] is item:
+            return known[1]
+        text = repr(tuple(getattr(item, name) for name in Item.__slots__))
+        value = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        self._items[id(item)] = (item, value)
+        return value
 
 
 class RenderCache:
@@ -51,10 +93,10 @@ class RenderCache:
             data = {}
         return cls(output_dir, data if isinstance(data, dict) else {})
 
-    def fresh(self, name: str, inputs: object) -> bool:
-        """True when ``name`` on disk is what rendering ``inputs`` would write; else
-        remembers the digest, for :meth:`wrote` to record."""
-        key = digest(inputs)
+    def fresh(self, name: str, key: str) -> bool:
+        """True when ``name`` on disk is what rendering the inputs whose digest is
+        ``key`` (see :class:`Digests`) would write; else remembers the digest, for
+        :meth:`wrote` to record."""
         old = self._old.get(name)
         if _is_entry(old) and old[0] == key and old[1] == self._hash(name):  # type: ignore[index]
             self._new[name] = [key, old[1]]  # type: ignore[index]

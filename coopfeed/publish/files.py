@@ -22,11 +22,13 @@ TEMP_SUFFIX = ".coopfeed-tmp"
 FILE_MODE = 0o644
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically unless it already holds exactly these bytes.
 
     Returns True when the file was written, False when it was left alone (its mtime
-    stays, so HTTP caches and ``If-Modified-Since`` keep working).
+    stays, so HTTP caches and ``If-Modified-Since`` keep working).  Without
+    ``sync_folder`` the caller makes the rename durable: :func:`fsync_folder` once after
+    a group of files (the file's own bytes are always fsynced before the rename).
     """
     if _holds(path, data):
         return False
@@ -42,7 +44,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    _fsync_folder(path.parent)
+    if sync_folder:
+        fsync_folder(path.parent)
     return True
 
 
@@ -85,7 +88,7 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename inside ``folder`` durable (POSIX; Windows cannot open folders)."""
     if os.name != "posix":
         return
