@@ -88,7 +88,7 @@ class _Stages:
 
 def _instrument() -> tuple[_Stages, list[Any]]:
     """Stage timers on coopfeed's pipeline, and a list that collects each RunReport."""
-    from coopfeed import cli, pipeline, workers
+    from coopfeed import cli, pipeline
     from coopfeed.store import Store
 
     stages = _Stages()
@@ -96,8 +96,8 @@ def _instrument() -> tuple[_Stages, list[Any]]:
     stages.wrap(pipeline, "parse_feed", "parse")
     stages.wrap(pipeline, "prepare", "normalize")
     # With worker processes, parse and normalize run there: what this process spends
-    # is the time it waits for them.
-    stages.wrap(workers.Result, "get", "parse wait")
+    # is the time it waits for them (a feed's; waits for rendered files are publish's).
+    stages.wrap(pipeline._Parsing, "get", "parse wait")
     stages.wrap(Store, "ingest", "ingest")
     stages.wrap(Store, "save_source_state", "source state")
     stages.wrap(pipeline, "publish_all", "publish")

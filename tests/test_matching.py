@@ -240,3 +240,26 @@ def test_a_failed_batch_leaves_no_trace_in_the_index(tmp_path: Path) -> None:
         assert (report.new, report.merged) == (1, 0)  # nothing to merge with: it rolled back
     finally:
         store.close()
+
+
+def test_a_store_that_forgot_its_titles_stores_what_one_that_kept_them_does(
+    tmp_path: Path,
+) -> None:
+    """forget_titles() between batches (as a run does before it publishes) costs the
+    next batch a reload, never a merge."""
+    kept = Store.open(str(tmp_path / "kept.sqlite3"))
+    forgetting = Store.open(str(tmp_path / "forgetting.sqlite3"))
+    try:
+        merged = 0
+        for source in ("ica", "ilo", "coop", "wire"):
+            batch = candidates(7, source, 60)
+            a = kept.ingest(source, batch, NOW)
+            forgetting.forget_titles()
+            b = forgetting.ingest(source, batch, NOW)
+            assert (a.new, a.merged, a.updated) == (b.new, b.merged, b.updated)
+            merged += a.merged
+        assert merged > 0
+        assert contents(kept) == contents(forgetting)
+    finally:
+        kept.close()
+        forgetting.close()

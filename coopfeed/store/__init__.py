@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from coopfeed.dedupe import MatchPolicy
+from coopfeed.dedupe import MatchPolicy, trigrams
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
@@ -273,6 +273,14 @@ class Store:
             except BaseException:
                 self._index = None  # it may hold rows the rollback took back
                 raise
+
+    def forget_titles(self) -> None:
+        """Drop the in-memory title index and the trigram cache: a run that has stored
+        what it fetched leaves that memory to publishing (at 1,000 feeds about 90 MB of
+        its peak).  The next ingest loads the days it searches again."""
+        with self._index_lock:
+            self._index = None
+        trigrams.cache_clear()
 
     def _title_index(self, c: Connection) -> TitleIndex:
         """This store's title index, up to date with what other writers stored."""
