@@ -117,6 +117,8 @@ def _notes(result: _Result) -> str:
             f"{d.get('failed', 0)} failed",
             f"{d.get('written', 0):,} files written",
         ]
+        if d.get("tree_peak_mb"):
+            parts.append(f"with its workers {d['tree_peak_mb']:.0f} MB (PSS)")
         if result.warnings:
             parts.append(f"{result.warnings:,} warnings")
         if d.get("errors"):
@@ -278,8 +280,9 @@ def _targets(
         )
     ours = [r for r in found.values() if r.tool == "coopfeed" and r.phase not in ("dedupe",)]
     if ours:
-        top = max(r.peak_rss_mb for r in ours)
-        checks.append(("peak RSS <= 300 MB", top <= 300, f"{top:.0f} MB"))
+        # The run's own peak RSS, or with its worker processes (PSS) when that is more.
+        top = max(max(r.peak_rss_mb, r.data.get("tree_peak_mb") or 0) for r in ours)
+        checks.append(("peak RSS <= 300 MB, workers included", top <= 300, f"{top:.0f} MB"))
     memory = found.get(("memory", "coopfeed"))
     if memory is not None and not memory.error and len(memory.data.get("passes", [])) > 2:
         rss = [p["rss_mb"] for p in memory.data["passes"]]

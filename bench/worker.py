@@ -54,6 +54,56 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class TreeMemory:
+    """The most memory this process and its descendants (coopfeed's worker processes,
+    which ``ru_maxrss`` of this one never sees: they are the forkserver's children) held
+    at once: their PSS added up (shared pages counted once), sampled every 50 ms."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_mb = max(self.peak_mb, sum(map(_pss_mb, _tree(os.getpid()))))
+            if self._stop.wait(self.interval):
+                return
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux: /proc/PID/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{one}/task"):
+                with open(f"/proc/{one}/task/{task}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+    return found
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # gone meanwhile
+        pass
+    return 0.0
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -148,7 +198,7 @@ def run_coopfeed(job: dict[str, Any]) -> dict[str, Any]:
         stages.seconds.clear()
         stages.calls.clear()
         start = time.perf_counter()
-        with profiler or contextlib.nullcontext():
+        with profiler or contextlib.nullcontext(), TreeMemory() as tree:
             code = cli.main(argv)
         wall = time.perf_counter() - start
         summary = _summarise(reports[-1]) if reports else {}
@@ -157,6 +207,7 @@ def run_coopfeed(job: dict[str, Any]) -> dict[str, Any]:
                 "wall": wall,
                 "exit": code,
                 "rss_mb": current_rss_mb(),
+                "tree_peak_mb": tree.peak_mb,
                 "stages": dict(stages.seconds),
                 "calls": dict(stages.calls),
                 **summary,
@@ -164,7 +215,8 @@ def run_coopfeed(job: dict[str, Any]) -> dict[str, Any]:
         )
     if profiler is not None:
         _save_profile(profiler, job)
-    return {**passes[-1], "passes": passes, "peak_rss_mb": peak_rss_mb()}
+    tree_peak = max(one["tree_peak_mb"] for one in passes)
+    return {**passes[-1], "passes": passes, "peak_rss_mb": peak_rss_mb(), "tree_peak_mb": tree_peak}
 
 
 def _profiler(job: dict[str, Any]) -> Any:
