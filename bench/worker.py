@@ -138,13 +138,14 @@ class _Stages:
 
 def _instrument() -> tuple[_Stages, list[Any]]:
     """Stage timers on coopfeed's pipeline, and a list that collects each RunReport."""
-    from coopfeed import cli, pipeline
+    from coopfeed import cli, pipeline, prepare
     from coopfeed.store import Store
 
     stages = _Stages()
     stages.wrap(pipeline, "fetch_all", "fetch")
-    stages.wrap(pipeline, "parse_feed", "parse")
-    stages.wrap(pipeline, "prepare", "normalize")
+    stages.wrap(prepare, "parse_feed", "parse")
+    stages.wrap(prepare, "prepare", "normalize")  # a feed's, in parse_and_prepare
+    stages.wrap(pipeline, "prepare", "normalize")  # an archive's
     # With worker processes, parse and normalize run there: what this process spends
     # is the time it waits for them (a feed's; waits for rendered files are publish's).
     stages.wrap(pipeline._Parsing, "get", "parse wait")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,15 +21,13 @@ from apscheduler.triggers.cron import CronTrigger
 from coopfeed import __version__
 from coopfeed.config import Config, SourceConfig
 from coopfeed.filters import NO_FILTER
-from coopfeed.identity import Candidate, archive_candidate, feed_candidate
-from coopfeed.normalize import Limits, normalize
+from coopfeed.prepare import Parsed, Prepared, parse_and_prepare, prepare
 from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
-from coopfeed.sources.feed import parse_feed
 from coopfeed.sources.http import FetchRequest, FetchResponse, backoff_delay, fetch_all
 from coopfeed.store import IngestReport, SourceState, Store
-from coopfeed.types import Feed, Item, RawItem, SourceResult
+from coopfeed.types import Feed, Item, SourceResult
 from coopfeed.workers import Result, WorkerDied, Workers
 
 log = logging.getLogger(__name__)
@@ -249,14 +247,6 @@ def publish_inputs(config: Config, store: Store) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
-    """A source's entries made ready to store, and a message for each entry skipped."""
-
-    candidates: tuple[Candidate, ...] = ()
-    skipped: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Fetched:
     """A source's result (its warnings and error; its items are in ``prepared``) with
     what the fetch said about the next one."""
@@ -269,10 +259,6 @@ class Fetched:
     retry_after: float | None = None
     max_age: float | None = None
     prepared: Prepared = field(default_factory=Prepared)
-
-
-#: A source's result and its entries made ready, from :func:`parse_and_prepare`.
-Parsed = tuple[SourceResult, Prepared]
 
 
 def check_response(
@@ -300,21 +286,6 @@ def check_response(
         result = SourceResult(source.name, not_modified=True)
         return replace(base, result=result, status=f"{status}, body unchanged"), None
     return base, digest
-
-
-def parse_and_prepare(
-    source: SourceConfig,
-    body: bytes,
-    url: str,
-    headers: Mapping[str, str],
-    now: datetime,
-    limits: Limits,
-    tag_authority: str,
-) -> Parsed:
-    """A feed's body -> its result (without the items) and its entries made ready to
-    store: the part of a run that worker processes do."""
-    result = parse_feed(source.name, body, url=url, headers=headers)
-    return replace(result, items=()), prepare(source, result.items, now, limits, tag_authority)
 
 
 class _Ready:
@@ -427,33 +398,6 @@ def next_delay(
         ttl = float(fetched.result.extra.get("ttl", 0) or 0)
         delay = max(interval, fetched.max_age or 0, ttl)
     return min(max(delay, config.min_interval), config.max_interval)
-
-
-def prepare(
-    source: SourceConfig,
-    items: Sequence[RawItem],
-    now: datetime,
-    limits: Limits,
-    tag_authority: str,
-) -> Prepared:
-    """RawItems -> Candidates; an unreadable entry is skipped (and said why)."""
-    candidates, skipped = [], []
-    for raw in items:
-        item = normalize(
-            raw,
-            now=now,
-            timezone=source.timezone,
-            default_category=source.category or "News",
-            limits=limits,
-        )
-        if item is None:
-            skipped.append(f"{raw.where or source.name}: skipped entry: no readable title")
-            continue
-        if source.type == "archive":
-            candidates.append(archive_candidate(item, tag_authority))
-        else:
-            candidates.append(feed_candidate(item, tag_authority, source.identity))
-    return Prepared(tuple(candidates), tuple(skipped))
 
 
 def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Feed]:

@@ -34,8 +34,9 @@ Job = tuple[Callable[..., T], tuple[Any, ...]]
 #: The fewest jobs a batch needs for worker processes to start (once started, they
 #: take every batch of the run).
 MIN_BATCH = 8
-#: Modules the workers need, imported once in the process they are forked from.
-_PRELOAD = ["coopfeed.pipeline"]
+#: Modules the workers need, imported once in the process they are forked from (not the
+#: store or the HTTP client: a worker holds only what parsing and rendering need).
+_PRELOAD = ["coopfeed.prepare", "coopfeed.publish"]
 
 
 class WorkerDied(Exception):

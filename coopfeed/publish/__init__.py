@@ -234,7 +234,10 @@ def _plan(
         shown = tuple(page_items(feed, site))
         key = digest(site, feed.slug, feed.title, shown)
         html = (f"{feed.slug}.html",)
-        yield group(html, key, (_render, (("html",), replace(feed, items=shown), site, None)))
+        # Rendered here: an archive's page shows every archive item (10,000 in the bench),
+        # which a worker would hold twice over (pickled and read back) for one file.
+        on_page = replace(feed, items=shown)
+        yield group(html, key, (_render, (("html",), on_page, site, None)), here=True)
         for page in paging.archives:
             key = digest(site, feed.slug, feed.title, page)
             names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
@@ -246,7 +249,7 @@ def _plan(
         yield group(names, key, (_render, (_CURRENT, head, site, paging.current)))
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
-    # These two read every item: rendered here, not handed over.
+    # These two read every item: rendered here too.
     yield group((INDEX_NAME,), None, (_render, (("index",), feeds, site, None)), here=True)
     yield group((OPML_NAME,), None, (_render, (("opml",), feeds, site, None)), here=True)
 
