@@ -99,7 +99,7 @@ class Workers:
 
     def submit_all(self, jobs: Sequence[Job[T]]) -> list[Result[T]]:
         """Start every job; a job run here (a small batch) has run when this returns."""
-        if self._pool is None and (self.processes < 1 or len(jobs) < MIN_BATCH):
+        if self._runs_here(len(jobs)):
             return [Result(self, job, value=job[0](*job[1])) for job in jobs]
         return [self._submit(job) for job in jobs]
 
@@ -108,7 +108,7 @@ class Workers:
         most ``ahead`` jobs are under way (or done and waiting to be asked for), so
         the results held at once stay bounded; a small batch runs here, each job when
         its result is asked for."""
-        if self._pool is None and (self.processes < 1 or len(jobs) < MIN_BATCH):
+        if self._runs_here(len(jobs)):
             for function, args in jobs:
                 yield function(*args)
             return
@@ -119,6 +119,11 @@ class Workers:
                 yield under_way.popleft().get()
         while under_way:
             yield under_way.popleft().get()
+
+    def _runs_here(self, batch: int) -> bool:
+        """Whether a batch of ``batch`` jobs runs in this process: no workers wanted, or
+        none started yet and too few jobs to be worth starting them."""
+        return self._pool is None and (self.processes < 1 or batch < MIN_BATCH)
 
     def _submit(self, job: Job[T]) -> Result[T]:
         for _ in range(2):

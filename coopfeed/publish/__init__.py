@@ -134,7 +134,8 @@ def publish(
             raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
         if unsynced and names[0] in rendered.topics:
             # What a feed's current documents link to is durable before they are.
-            unsynced = _sync(output_dir)
+            _sync(output_dir)
+            unsynced = False
         for name, data in zip(names, datas, strict=True):
             path = output_dir / name
             try:
@@ -223,6 +224,7 @@ def _plan(
     ) -> tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]:
         """``names`` made from the inputs whose digest is ``key`` (None: always made)."""
         rendered.files.extend(names)
+        # Every name is asked (no short cut): fresh() records each one's digest.
         stale = key is None or [name for name in names if not cache.fresh(name, key)]
         return names, job if stale else None, here
 
@@ -237,7 +239,7 @@ def _plan(
         # Rendered here: an archive's page shows every archive item (10,000 in the bench),
         # which a worker would hold twice over (pickled and read back) for one file.
         on_page = replace(feed, items=shown)
-        yield group(html, key, (_render, (("html",), on_page, site, None)), here=True)
+        yield group(html, key, (_one, (render_html, on_page, site)), here=True)
         for page in paging.archives:
             key = digest(site, feed.slug, feed.title, page)
             names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
@@ -250,27 +252,20 @@ def _plan(
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
     # These two read every item: rendered here too.
-    yield group((INDEX_NAME,), None, (_render, (("index",), feeds, site, None)), here=True)
-    yield group((OPML_NAME,), None, (_render, (("opml",), feeds, site, None)), here=True)
+    yield group((INDEX_NAME,), None, (_one, (render_index, feeds, site)), here=True)
+    yield group((OPML_NAME,), None, (_one, (render_opml, feeds, site)), here=True)
 
 
 def _render(
-    formats: Sequence[str], feed: Feed | Sequence[Feed], site: Site, document: Document | None
+    extensions: Sequence[str], feed: Feed, site: Site, document: Document
 ) -> tuple[bytes, ...]:
-    """The files of ``formats`` for a feed's ``document`` (its HTML page when None), or
-    for every feed ("index", "opml"): one job for a worker process."""
-    out = []
-    for kind in formats:
-        if kind == "index":
-            out.append(render_index(feed, site))  # type: ignore[arg-type]
-        elif kind == "opml":
-            out.append(render_opml(feed, site))  # type: ignore[arg-type]
-        elif kind == "html":
-            out.append(render_html(feed, site))  # type: ignore[arg-type]
-        else:
-            assert document is not None
-            out.append(_RENDERERS[kind](feed, site, document))  # type: ignore[arg-type]
-    return tuple(out)
+    """The files of ``document`` in each of ``extensions``: one job for a worker."""
+    return tuple(_RENDERERS[extension](feed, site, document) for extension in extensions)
+
+
+def _one(render: Callable[..., bytes], *args: object) -> tuple[bytes]:
+    """One file, as a group of one."""
+    return (render(*args),)
 
 
 #: How many documents worker processes render ahead of the one being written.
@@ -286,12 +281,11 @@ _RENDERERS: dict[str, Callable[[Feed, Site, Document], bytes]] = {
 }
 
 
-def _sync(output_dir: Path) -> bool:
+def _sync(output_dir: Path) -> None:
     try:
         fsync_folder(output_dir)
     except OSError as e:
         raise PublishError(f"cannot sync folder {output_dir}: {_reason(e)}") from e
-    return False
 
 
 def _reason(error: OSError) -> str:
