@@ -16,7 +16,13 @@ from coopfeed.dedupe import MatchPolicy, near_duplicate
 from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
 from coopfeed.store import Store
-from coopfeed.store.matching import EXTRA, TitleIndex, search_database
+from coopfeed.store.matching import (
+    EXTRA,
+    TitleIndex,
+    differ,
+    partner_sizes,
+    search_database,
+)
 from coopfeed.store.schema import item_sources, items
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
@@ -127,6 +133,15 @@ def test_index_and_database_find_what_a_scan_finds(
     for item_id, other, when in stored:
         index.add(item_id, other, when)
     assert index.search(key, published, policy, skip) == expected
+    # Keys added after a search are filed as they come.
+    growing = TitleIndex(0)
+    half = len(stored) // 2
+    for item_id, other, when in stored[:half]:
+        growing.add(item_id, other, when)
+    growing.search(key, published, policy, set())
+    for item_id, other, when in stored[half:]:
+        growing.add(item_id, other, when)
+    assert growing.search(key, published, policy, skip) == expected
     with database.engine.connect() as c:
         grams = index.rarest(key, policy, EXTRA)
         assert search_database(c, key, published, policy, skip, grams) == expected
@@ -134,6 +149,22 @@ def test_index_and_database_find_what_a_scan_finds(
     with database.engine.connect() as c:
         loaded.load(c, set(range(BASE // 86_400 - 5, BASE // 86_400 + 20)))
     assert loaded.search(key, published, policy, skip) == expected
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.6, 0.75, 0.85, 0.9, 0.95, 0.99])
+def test_the_index_signatures_allow_every_pair_that_can_be_similar(threshold: float) -> None:
+    """Whenever keys of sizes a and b sharing n trigrams reach the threshold (computed as
+    dedupe.similarity computes it), b is among a's partner sizes and the keys differ in no
+    more trigrams than either size allows."""
+    for size in range(1, 80):
+        sizes = partner_sizes(size, threshold)
+        for other in range(1, 200):
+            reach = [n for n in range(min(size, other) + 1) if n / (size + other - n) >= threshold]
+            assert (other in sizes) == bool(reach), (size, other)
+            for n in reach:
+                assert size + other - 2 * n <= min(
+                    differ(size, threshold), differ(other, threshold)
+                )
 
 
 def candidates(seed: int, source: str, count: int) -> list:  # type: ignore[type-arg]

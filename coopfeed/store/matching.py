@@ -8,11 +8,22 @@ oldest near duplicate.
 
 Comparing a title with every item in its window costs too much once windows hold
 thousands of items, so :class:`TitleIndex` keeps, in memory, the title keys of the items
-of the days it has loaded, with an inverted index from trigram to items.  It is exact:
-two trigram sets with Jaccard similarity at least ``t`` share at least ``ceil(t * |A|)``
-of the ``|A|`` trigrams of the first, so any ``|A| - ceil(t * |A|) + 1`` of its trigrams
-include one the other has.  A search takes the rarest ones in the index, whose postings
-are short, and verifies what they point to.
+of the days it has loaded, filed so that a search compares only a few of them.  Both
+ways it files them are exact:
+
+- By signatures, for thresholds of at least :data:`SIGNATURES_FROM`: a few dictionary
+  lookups a search.  If a key with ``b`` trigrams and any key similar enough to it
+  differ in at most ``k`` trigrams (:func:`differ`), deal the trigrams into ``k + 1``
+  parts by their hash; each differing trigram upsets one part, so the two keys have at
+  least one part equal (the pigeonhole principle, as in Arasu et al.'s PartEnum).  Each
+  key is filed under a signature of each of its parts, and a search looks up its own
+  parts, dealt the same ways, for the sizes that could be similar enough
+  (:func:`partner_sizes`).  Below that threshold keys are dealt into so many parts that
+  most are empty, and keys with the same part empty all find each other.
+- By trigram, per day: two trigram sets with Jaccard similarity at least ``t`` share at
+  least ``ceil(t * |A|)`` of the ``|A|`` trigrams of the first, so any
+  ``|A| - ceil(t * |A|) + 1`` of its trigrams include one the other has.  A search
+  counts, in the days of its window, the keys that have the rarest ones.
 
 The index lives as long as its store and follows other writers by reading the rows
 added since it last looked (item ids only grow while the store's lock serializes
@@ -28,6 +39,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from itertools import chain
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
@@ -36,12 +48,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
 from coopfeed.store.schema import items
 
-#: The most items the index holds (its postings take about 0.5 KB an item).
+#: The most items the index holds (about 2 KB an item, its title key included).
 MAX_INDEXED = 250_000
 DAY = 86_400
-#: How many trigrams a search takes beyond the least it must: a near duplicate then has
-#: ``EXTRA + 1`` of them, which few other titles in the window have.
+#: How many trigrams a database search takes beyond the least it must: a near duplicate
+#: then has ``EXTRA + 1`` of them, which few other titles in the window have.
 EXTRA = 6
+#: The least threshold the index files keys by signatures for (see the module's
+#: docstring); it then deals a key into about a quarter as many parts as it has trigrams.
+SIGNATURES_FROM = 0.8
 #: A day with at most this many items is loaded whenever a candidate searches it; a
 #: bigger one when at least LOAD_DEMAND candidates search it (indexing a row costs
 #: about as much as reading it in fifty queries).
@@ -73,8 +88,46 @@ def _could_share(shared: int, size: int, other: int, threshold: float) -> bool:
     return shared / (size + other - shared) >= threshold
 
 
+@lru_cache(maxsize=4_096)
+def partner_sizes(size: int, threshold: float) -> range:
+    """How many trigrams a key can have and be similar enough to one with ``size``."""
+    least = next(
+        other for other in range(1, size + 1) if _could_share(other, size, other, threshold)
+    )
+    most = size
+    while _could_share(size, size, most + 1, threshold):
+        most += 1
+    return range(least, most + 1)
+
+
+@lru_cache(maxsize=4_096)
+def differ(size: int, threshold: float) -> int:
+    """The most trigrams in which a key with ``size`` of them and one similar enough to
+    it can differ: ``|A| + |B| - 2 |A & B|`` with the least ``|A & B|`` that reaches the
+    threshold, for each size ``|B|`` can have."""
+    most = 0
+    for other in partner_sizes(size, threshold):
+        shared = next(
+            n for n in range(min(size, other) + 1) if _could_share(n, size, other, threshold)
+        )
+        most = max(most, size + other - 2 * shared)
+    return most
+
+
+def signatures(grams: frozenset[str], parts: int) -> list[int]:
+    """A signature for each of ``parts`` parts that ``grams`` are dealt into by their
+    hash: the XOR of its trigrams' hashes, told apart from the other parts' (a clash only
+    makes a key to compare, never hides one)."""
+    dealt = [0] * parts
+    for gram in grams:
+        code = hash(gram)
+        dealt[code % parts] ^= code
+    return [code * parts + part for part, code in enumerate(dealt)]
+
+
 class TitleIndex:
-    """Title keys and dates of stored items, by trigram; see the module's docstring."""
+    """Title keys and dates of stored items, filed to find near duplicates; see the
+    module's docstring."""
 
     def __init__(self, last_id: int) -> None:
         self.last_id = last_id  # rows up to this id are in (for the loaded days)
@@ -89,9 +142,14 @@ class TitleIndex:
         self._sizes: list[int] = []  # how many trigrams each key has
         self._positions: dict[int, int] = {}  # item id -> position
         self._by_key: dict[str, list[int]] = defaultdict(list)
-        # day -> trigram -> positions: a search reads only the days of its window
-        self._postings: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._counts: Counter[str] = Counter()  # trigram -> items with it, all days
+        # The keys are filed for this threshold (0: not yet; the first search chooses),
+        self._similarity = 0.0
+        # either by signature: parts -> signature -> positions of the keys dealt into
+        # that many parts (a position alone, or a list when several keys have it),
+        self._parts: dict[int, dict[int, int | list[int]]] = defaultdict(dict)
+        # or by trigram: day -> trigram -> positions.
+        self._postings: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -105,12 +163,36 @@ class TitleIndex:
         self._published.append(published)
         self._positions[item_id] = position
         self._by_key[title_key].append(position)
-        postings = self._postings[_day(published)]
         grams = trigrams(title_key)
         self._sizes.append(len(grams))
-        for gram in grams:
-            postings[gram].append(position)
         self._counts.update(grams)
+        if self._similarity:
+            self._file(position, grams, published)
+
+    def _file(self, position: int, grams: frozenset[str], published: int) -> None:
+        if self._similarity < SIGNATURES_FROM:
+            postings = self._postings[_day(published)]
+            for gram in grams:
+                postings[gram].append(position)
+            return
+        parts = differ(len(grams), self._similarity) + 1
+        table = self._parts[parts]
+        for signature in signatures(grams, parts):
+            filed = table.get(signature)
+            if filed is None:
+                table[signature] = position
+            elif isinstance(filed, int):
+                table[signature] = [filed, position]
+            else:
+                filed.append(position)
+
+    def _index(self, similarity: float) -> None:
+        """File every key for ``similarity`` (again)."""
+        self._similarity = similarity
+        self._parts.clear()
+        self._postings.clear()
+        for position, (key, published) in enumerate(zip(self._keys, self._published, strict=True)):
+            self._file(position, trigrams(key), published)
 
     def rename(self, renamed: dict[int, int]) -> None:
         """Provisional ids -> the ids the database gave."""
@@ -118,10 +200,6 @@ class TitleIndex:
             position = self._positions.pop(old)
             self._ids[position] = new
             self._positions[new] = position
-
-    def _window(self, published: int, window: float) -> list[dict[str, list[int]]]:
-        days = range(_day(published - int(window)), _day(published + int(window)) + 1)
-        return [self._postings[day] for day in days if day in self._postings]
 
     def rarest(self, title_key: str, policy: MatchPolicy, extra: int = 0) -> list[str]:
         """The trigrams of ``title_key`` a near duplicate must share at least
@@ -148,27 +226,14 @@ class TitleIndex:
                 best = item_id
         if best is not None or policy.similarity >= 1.0:
             return best
-        # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
-        grams = self.rarest(title_key, policy, EXTRA)
-        size = len(trigrams(title_key))
-        least = len(grams) - _how_many(size, policy.similarity) + 1
-        window = self._window(published, policy.near_duplicate_window)
-        hits = Counter(
-            chain.from_iterable(day[gram] for day in window for gram in grams if gram in day)
-        )
-        # A key with n of the chosen trigrams shares at most n + (size - len(grams)) with
-        # this one: the most its similarity can be (monotone in the shared count, and so
-        # is its float) rules out most candidates before their trigrams are computed.
-        others = size - len(grams)
-        sizes, threshold = self._sizes, policy.similarity
-        candidates = sorted(
-            (
-                position
-                for position, n in hits.items()
-                if n >= least and _could_share(n + others, size, sizes[position], threshold)
-            ),
-            key=lambda position: order(ids[position]),
-        )
+        if policy.similarity != self._similarity:
+            self._index(policy.similarity)
+        found: Iterable[int]
+        if policy.similarity < SIGNATURES_FROM:
+            found = self._by_trigrams(title_key, published, policy)
+        else:
+            found = self._by_signatures(title_key, policy.similarity)
+        candidates = sorted(found, key=lambda position: order(ids[position]))
         for position in candidates:  # oldest first: the first near duplicate is the answer
             if (
                 ids[position] not in skip
@@ -177,6 +242,49 @@ class TitleIndex:
             ):
                 return ids[position]
         return None
+
+    def _by_signatures(self, title_key: str, threshold: float) -> set[int]:
+        """The keys that share a part with this one, dealt as theirs were."""
+        grams = trigrams(title_key)
+        found: set[int] = set()
+        # Keys of other sizes dealt into as many parts come along: comparing rules them out.
+        for parts in {
+            differ(other, threshold) + 1 for other in partner_sizes(len(grams), threshold)
+        }:
+            table = self._parts.get(parts)
+            if table:
+                for signature in signatures(grams, parts):
+                    filed = table.get(signature)
+                    if isinstance(filed, int):
+                        found.add(filed)
+                    elif filed:
+                        found.update(filed)
+        return found
+
+    def _by_trigrams(self, title_key: str, published: int, policy: MatchPolicy) -> list[int]:
+        """The keys in the window that have enough of this one's rarest trigrams."""
+        # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
+        grams = self.rarest(title_key, policy, EXTRA)
+        size = len(trigrams(title_key))
+        least = len(grams) - _how_many(size, policy.similarity) + 1
+        days = range(
+            _day(published - int(policy.near_duplicate_window)),
+            _day(published + int(policy.near_duplicate_window)) + 1,
+        )
+        window = [self._postings[day] for day in days if day in self._postings]
+        hits = Counter(
+            chain.from_iterable(day[gram] for day in window for gram in grams if gram in day)
+        )
+        # A key with n of the chosen trigrams shares at most n + (size - len(grams)) with
+        # this one: the most its similarity can be (monotone in the shared count, and so
+        # is its float) rules out most candidates before their trigrams are computed.
+        others = size - len(grams)
+        sizes, threshold = self._sizes, policy.similarity
+        return [
+            position
+            for position, n in hits.items()
+            if n >= least and _could_share(n + others, size, sizes[position], threshold)
+        ]
 
     # -- following the database ------------------------------------------------------
 
