@@ -514,7 +514,10 @@ class _Batch:
 
     def _row(self, item_id: int) -> dict[str, Any]:
         if item_id not in self.rows:
-            self._load_rows({item_id})
+            # One row by equality: a statement SQLAlchemy compiles once (an IN list with
+            # one value is compiled again each time).
+            row = self.c.execute(select(items).where(items.c.id == item_id)).mappings().one()
+            self.rows[item_id] = dict(row)
         return self.rows[item_id]
 
     def _ids_by(self, column: Any, values: set[str]) -> dict[str, int]:
