@@ -161,10 +161,9 @@ def test_the_index_signatures_allow_every_pair_that_can_be_similar(threshold: fl
         for other in range(1, 200):
             reach = [n for n in range(min(size, other) + 1) if n / (size + other - n) >= threshold]
             assert (other in sizes) == bool(reach), (size, other)
+            allowed = min(differ(size, threshold), differ(other, threshold))
             for n in reach:
-                assert size + other - 2 * n <= min(
-                    differ(size, threshold), differ(other, threshold)
-                )
+                assert size + other - 2 * n <= allowed, (size, other, n)
 
 
 def candidates(seed: int, source: str, count: int) -> list:  # type: ignore[type-arg]

@@ -31,7 +31,8 @@ writers, and a stored title key and date never change).  Before a batch, it load
 days the batch will search where that pays (:meth:`TitleIndex.prepare`): days with few
 items, and days two or more candidates search, within :data:`MAX_INDEXED` items.  A
 candidate whose window is not all loaded asks the database (:func:`search_database`):
-one query, filtered by date, length and the same chosen trigrams.
+one query, filtered by date, length and the key's rarest trigrams
+(:meth:`TitleIndex.rarest`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ def differ(size: int, threshold: float) -> int:
     return most
 
 
+def part_count(size: int, threshold: float) -> int:
+    """How many parts the trigrams of a key with ``size`` of them are dealt into: one
+    more than they can differ in from a key similar enough."""
+    return differ(size, threshold) + 1
+
+
+@lru_cache(maxsize=4_096)
+def partner_parts(size: int, threshold: float) -> frozenset[int]:
+    """The part counts of the keys that can be similar enough to one with ``size``
+    trigrams (keys of other sizes dealt into as many parts come along too)."""
+    return frozenset(part_count(other, threshold) for other in partner_sizes(size, threshold))
+
+
 def signatures(grams: frozenset[str], parts: int) -> list[int]:
     """A signature for each of ``parts`` parts that ``grams`` are dealt into by their
     hash: the XOR of its trigrams' hashes, told apart from the other parts' (a clash only
@@ -175,9 +189,9 @@ class TitleIndex:
             for gram in grams:
                 postings[gram].append(position)
             return
-        parts = differ(len(grams), self._similarity) + 1
-        table = self._parts[parts]
-        for signature in signatures(grams, parts):
+        count = part_count(len(grams), self._similarity)
+        table = self._parts[count]
+        for signature in signatures(grams, count):
             filed = table.get(signature)
             if filed is None:
                 table[signature] = position
@@ -248,12 +262,10 @@ class TitleIndex:
         grams = trigrams(title_key)
         found: set[int] = set()
         # Keys of other sizes dealt into as many parts come along: comparing rules them out.
-        for parts in {
-            differ(other, threshold) + 1 for other in partner_sizes(len(grams), threshold)
-        }:
-            table = self._parts.get(parts)
+        for count in partner_parts(len(grams), threshold):
+            table = self._parts.get(count)
             if table:
-                for signature in signatures(grams, parts):
+                for signature in signatures(grams, count):
                     filed = table.get(signature)
                     if isinstance(filed, int):
                         found.add(filed)
