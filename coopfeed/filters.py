@@ -44,6 +44,10 @@ class Filter:
     exclude: tuple[Rule, ...] = ()
     max_age: float | None = None
 
+    def looks_at(self, field: str) -> bool:
+        """Whether a rule of this filter looks at ``field`` (one of :data:`FIELDS`)."""
+        return any(rule.field == field for rule in (*self.include, *self.exclude))
+
     def shows(self, item: Item, categories: tuple[str, ...], now: datetime) -> bool:
         if self.max_age is not None and item.published < now - timedelta(seconds=self.max_age):
             return False

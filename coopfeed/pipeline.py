@@ -20,13 +20,13 @@ from apscheduler.triggers.cron import CronTrigger
 
 from coopfeed import __version__
 from coopfeed.config import Config, SourceConfig
-from coopfeed.filters import NO_FILTER
+from coopfeed.filters import NO_FILTER, Filter
 from coopfeed.prepare import Parsed, Prepared, parse_and_prepare, prepare
 from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.http import FetchRequest, FetchResponse, backoff_delay, fetch_all
-from coopfeed.store import IngestReport, SourceState, Store
+from coopfeed.store import IngestReport, Published, SourceState, Store
 from coopfeed.types import Feed, Item, SourceResult
 from coopfeed.workers import Result, WorkerDied, Workers
 
@@ -214,14 +214,15 @@ def publish_all(
         names = published_from(config.output_dir, inputs)
         if names is not None:  # nothing it would be made from changed: all as it is
             return PublishReport(written=(), unchanged=names, new_pages={}, changed_feeds=())
-    feeds = build_feeds(config, store.published_items(), now)
+    stored = published(config, store)
     report = publish(
-        feeds,
+        build_feeds(config, stored.items, now),
         config.site,
         config.output_dir,
         full_pages=store.archive_pages(),
         inputs=inputs,
         workers=workers,
+        stored=stored,
     )
     if report.new_pages:
         store.save_archive_pages(report.new_pages)
@@ -235,12 +236,21 @@ def publish_all(
     return report
 
 
+def _filters(config: Config) -> list[Filter]:
+    return [source.filter for source in config.sources] + list(config.category_filters.values())
+
+
+def published(config: Config, store: Store) -> Published:
+    """The items to publish, their summaries left in the store for the files that are
+    rendered to load (unless a filter reads summaries)."""
+    return store.published(summaries=any(one.looks_at("summary") for one in _filters(config)))
+
+
 def publish_inputs(config: Config, store: Store) -> str | None:
     """A digest of everything a publish is made from: the store's content revision, the
     configuration and coopfeed's version.  None when the output also depends on the
     time (a ``max_age`` filter hides items as they age)."""
-    filters = [source.filter for source in config.sources] + list(config.category_filters.values())
-    if any(one.max_age is not None for one in filters):
+    if any(one.max_age is not None for one in _filters(config)):
         return None
     key = f"{__version__}\n{store.revision()}\n{config!r}"
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
@@ -412,10 +422,15 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
     titles: dict[str, str] = {}
     shown_anywhere = []
     sources = config.sources_by_name
+    # Most items share their categories: each tuple is mapped and slugged once.
+    mapped: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str]]] = {}
     for stored in items:
-        categories = tuple(dict.fromkeys(map(config.canonical_category, stored.categories)))
-        categories = categories or ("Uncategorized",)
-        item = replace(stored, categories=categories)
+        if stored.categories not in mapped:
+            names = tuple(dict.fromkeys(map(config.canonical_category, stored.categories)))
+            names = names or ("Uncategorized",)
+            mapped[stored.categories] = names, {name: category_slug(name) for name in names}
+        categories, slugs = mapped[stored.categories]
+        item = stored if categories == stored.categories else replace(stored, categories=categories)
         source = sources.get(item.source)
         if source and not source.filter.shows(item, categories, now):
             continue
@@ -427,12 +442,10 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
         if not shown:
             continue
         if item.link is None:
-            item = replace(
-                item, link=f"{config.site.base_url}{category_slug(shown[0])}.html#{item.anchor}"
-            )
+            item = replace(item, link=f"{config.site.base_url}{slugs[shown[0]]}.html#{item.anchor}")
         shown_anywhere.append(item)
         for category in shown:
-            slug = category_slug(category)
+            slug = slugs[category]
             if not by_slug[slug] or by_slug[slug][-1] is not item:
                 by_slug[slug].append(item)
             titles[slug] = min(titles.get(slug, category), category)

@@ -63,6 +63,7 @@ from coopfeed.pipeline import (
     build_feeds,
     fetch_sources,
     publish_all,
+    published,
     store_fetched,
 )
 from coopfeed.publish import PublishReport, publish
@@ -470,8 +471,11 @@ def render(config: Config, store: Store, now: datetime) -> PublishReport:
     """This node's copy of the files that another node published with ``now``: what
     :func:`~coopfeed.pipeline.publish_all` writes, without recording archive pages or
     pinging the hub (the publishing node did both)."""
-    feeds = build_feeds(config, store.published_items(), now)
-    return publish(feeds, config.site, config.output_dir, full_pages=store.archive_pages())
+    stored = published(config, store)
+    feeds = build_feeds(config, stored.items, now)
+    return publish(
+        feeds, config.site, config.output_dir, full_pages=store.archive_pages(), stored=stored
+    )
 
 
 def source_trigger(config: Config, source: SourceConfig, now: datetime) -> tuple[Any, float]:

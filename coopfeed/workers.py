@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
@@ -103,12 +103,13 @@ class Workers:
             return [Result(self, job, value=job[0](*job[1])) for job in jobs]
         return [self._submit(job) for job in jobs]
 
-    def imap(self, jobs: Sequence[Job[T]], ahead: int) -> Iterator[T]:
-        """Each job's result, in order, as it is asked for.  In worker processes, at
-        most ``ahead`` jobs are under way (or done and waiting to be asked for), so
-        the results held at once stay bounded; a small batch runs here, each job when
+    def imap(self, jobs: Iterable[Job[T]], ahead: int, count: int) -> Iterator[T]:
+        """Each of the ``count`` jobs' results, in order, as it is asked for.  Jobs are
+        taken from ``jobs`` as they are handed over: in worker processes, at most
+        ``ahead`` jobs are under way (or done and waiting to be asked for), so the jobs
+        and results held at once stay bounded; a small batch runs here, each job when
         its result is asked for."""
-        if self._runs_here(len(jobs)):
+        if self._runs_here(count):
             for function, args in jobs:
                 yield function(*args)
             return

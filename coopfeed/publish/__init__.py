@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
@@ -30,7 +31,7 @@ from coopfeed.publish.index import OPML_NAME, render_index
 from coopfeed.publish.jsonfeed import render_json
 from coopfeed.publish.opml import render_opml
 from coopfeed.publish.websub import ping_hub
-from coopfeed.types import Feed, Site
+from coopfeed.types import Feed, Item, Site
 from coopfeed.workers import Job, WorkerDied, Workers
 
 __all__ = [
@@ -76,6 +77,25 @@ class PublishReport:
     removed: tuple[str, ...] = ()
 
 
+class Stored(Protocol):
+    """What the store tells a publish of the items it hands over (``Store.published``).
+
+    ``digests`` map each item's guid to a digest of its stored content: files are
+    rendered again when the digests of what they show changed, without comparing text.
+    When ``complete`` is False the items' summaries were left empty, and
+    ``summaries(guids)`` gives them for the documents that are rendered: a publish then
+    holds the text of a few documents at a time, not of the whole store.
+    """
+
+    @property
+    def digests(self) -> Mapping[str, int]: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+    def summaries(self, guids: Sequence[str]) -> Mapping[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     files: list[str]  # every file published, in order
@@ -91,6 +111,7 @@ def publish(
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]] = _NO_PAGES,
     inputs: str | None = None,
     workers: Workers | None = None,
+    stored: Stored | None = None,
 ) -> PublishReport:
     """Write every file of every feed into ``output_dir``, then the index and the OPML list.
 
@@ -103,7 +124,9 @@ def publish(
 
     ``inputs`` is a digest of everything the feeds were built from, for
     :func:`published_from` to find on the next publish.  With ``workers``, the files
-    are rendered in their processes (see :mod:`coopfeed.workers`).
+    are rendered in their processes (see :mod:`coopfeed.workers`).  ``stored`` says
+    what the store knows of the items, when they come from it (see :class:`Stored`):
+    each item as the store gave it, but for its categories and link.
     """
     _check_slugs(feeds)
     cache = RenderCache.load(output_dir)
@@ -117,19 +140,24 @@ def publish(
         raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
     written: list[str] = []
     unchanged: list[str] = []
-    plan = list(_plan(feeds, site, full_pages, cache, rendered))
+    plan = list(_plan(feeds, site, full_pages, cache, rendered, stored))
+    fill = _Filler(stored)
     # Files are written in order, each as soon as it is rendered: in worker processes a
     # few documents ahead (RENDER_AHEAD), else one at a time, so a publish holds the
-    # bytes of a few files, never of all.
+    # bytes (and the summaries) of a few files, never of all.
     jobs = [job for _, job, here in plan if job is not None and not here]
-    done = (workers or Workers(0)).imap(jobs, RENDER_AHEAD)
+    done = (workers or Workers(0)).imap(map(fill, jobs), RENDER_AHEAD, len(jobs))
     unsynced = False  # renames not yet made durable
     for names, job, here in plan:
         if job is None:  # the cache vouches for the files as they are
             unchanged.extend(names)
             continue
         try:
-            datas = job[0](*job[1]) if here else next(done)
+            if here:
+                function, args = fill(job)
+                datas = function(*args)
+            else:
+                datas = next(done)
         except WorkerDied as e:
             raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
         if unsynced and names[0] in rendered.topics:
@@ -210,6 +238,7 @@ def _plan(
     full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
     cache: RenderCache,
     rendered: _Rendered,
+    stored: Stored | None,
 ) -> Iterator[tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]]:
     """Every file to write, in order, in groups made from the same document: their
     names, the job that renders them (None when the cache says every one is as it
@@ -217,7 +246,7 @@ def _plan(
     newly full pages go into ``rendered``.  A job for a worker carries what its files
     are made from and no more (a document's items, not its feed's), to be handed over
     cheaply."""
-    digest = Digests()
+    digest = Digests(stored.digests if stored is not None else None)
 
     def group(
         names: tuple[str, ...], key: str | None, job: Job[tuple[bytes, ...]], here: bool = False
@@ -254,6 +283,45 @@ def _plan(
     # These two read every item: rendered here too.
     yield group((INDEX_NAME,), None, (_one, (render_index, feeds, site)), here=True)
     yield group((OPML_NAME,), None, (_one, (render_opml, feeds, site)), here=True)
+
+
+class _Filler:
+    """A job whose feeds and documents hold items without their summaries (see
+    :class:`Stored`) -> the same job with them, loaded from the store."""
+
+    def __init__(self, stored: Stored | None) -> None:
+        self.stored = stored if stored is not None and not stored.complete else None
+
+    def __call__(self, job: Job[tuple[bytes, ...]]) -> Job[tuple[bytes, ...]]:
+        if self.stored is None:
+            return job
+        return job[0], tuple(self._filled(arg) for arg in job[1])
+
+    def _filled(self, arg: object) -> object:
+        if isinstance(arg, Feed | Document):
+            return replace(arg, items=self._items(arg.items))
+        return arg  # the site, or all feeds for the index and OPML (no summaries shown)
+
+    def _items(self, items: tuple[Item, ...]) -> tuple[Item, ...]:
+        assert self.stored is not None
+        summaries = self.stored.summaries([item.guid for item in items])
+        return tuple(_with_summary(item, summaries.get(item.guid, "")) for item in items)
+
+
+def _with_summary(item: Item, summary: str) -> Item:
+    """``replace(item, summary=summary)``, at half the cost."""
+    return Item(
+        guid=item.guid,
+        title=item.title,
+        published=item.published,
+        updated=item.updated,
+        link=item.link,
+        summary=summary,
+        categories=item.categories,
+        authors=item.authors,
+        source=item.source,
+        anchor=item.anchor,
+    )
 
 
 def _render(

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from coopfeed.types import Feed, Item
 
@@ -105,7 +106,7 @@ def paginate(feed: Feed, per_page: int, full_pages: Pages) -> Paging:
 
 def newest_first(items: Iterable[Item]) -> list[Item]:
     """``items`` by published date, newest first; on equal dates by guid (as the store)."""
-    return sorted(sorted(items, key=lambda item: item.guid), key=_published, reverse=True)
+    return sorted(sorted(items, key=_GUID), key=_PUBLISHED, reverse=True)
 
 
 def _archive(slug: str, pages: Sequence[list[Item]], number: int) -> Document:
@@ -126,5 +127,4 @@ def _archive(slug: str, pages: Sequence[list[Item]], number: int) -> Document:
     )
 
 
-def _published(item: Item) -> datetime:
-    return item.published
+_GUID, _PUBLISHED = attrgetter("guid"), attrgetter("published")

@@ -3,12 +3,13 @@
 Rendering every file (above all the RFC 5005 archive pages) on every publish makes a
 publish cost grow with the whole history, although most files' content does not change.  The cache
 keeps, per file name, a digest of everything the file was rendered from (with
-coopfeed's version) and a digest of the bytes written.  A file is *fresh* when both
-still hold: its inputs are the same, and the file on disk is what was written (reading
-and hashing a file costs a small part of rendering it).  Anything else (no cache, an
-unreadable one, a file changed or removed by hand, a new coopfeed) renders again, so
-the cache can only save work, never change a byte of output; and it is itself the same
-bytes on every node and every run that publishes the same.
+coopfeed's version), a digest of the bytes written and the file's stat status then
+(inode, size, modification and change times).  A file is *fresh* when both still hold:
+its inputs are the same, and the file on disk is what was written: its status is the
+one recorded (as make and git tell, without reading the file), else its bytes hash to
+the digest recorded.  Anything else (no cache, an unreadable one, a file changed or
+removed by hand, a new coopfeed) renders again, so the cache can only save work, never
+change a byte of output.
 
 It lives beside the files as ``.coopfeed-render`` (hidden: never served, never listed
 as a stray), written atomically like them.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +37,16 @@ class Digests:
 
     An item is in several files (its category's, the "all" feed's, an HTML page): its
     own digest is computed once per publish (items are frozen; the ones digested are
-    kept alive, so their ids stay theirs).
+    kept alive, so their ids stay theirs).  With ``stored`` (guid -> the store's
+    content digest of the item, see ``Store.published``), an item's digest is made of
+    that, its categories and its link (the fields a publish sets from the
+    configuration), not of its text: the item's summary need not be loaded to know
+    whether a file that shows it changed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stored: Mapping[str, int] | None = None) -> None:
         self._items: dict[int, tuple[Item, bytes]] = {}
+        self._stored = stored
 
     def __call__(self, *inputs: object) -> str:
         h = hashlib.blake2b(__version__.encode(), digest_size=16)
@@ -67,7 +74,11 @@ class Digests:
         known = self._items.get(id(item))
         if known is not None and known[0] is item:
             return known[1]
-        text = repr(tuple(getattr(item, name) for name in Item.__slots__))
+        stored = self._stored.get(item.guid) if self._stored is not None else None
+        if stored is None:
+            text = repr(tuple(getattr(item, name) for name in Item.__slots__))
+        else:
+            text = repr((item.guid, stored, item.categories, item.link))
         value = hashlib.blake2b(text.encode(), digest_size=16).digest()
         self._items[id(item)] = (item, value)
         return value
@@ -98,8 +109,15 @@ class RenderCache:
         ``key`` (see :class:`Digests`) would write; else remembers the digest, for
         :meth:`wrote` to record."""
         old = self._old.get(name)
-        if _is_entry(old) and old[0] == key and old[1] == self._hash(name):  # type: ignore[index]
-            self._new[name] = [key, old[1]]  # type: ignore[index]
+        if not _is_entry(old) or old[0] != key:  # type: ignore[index]
+            self._pending[name] = key
+            return False
+        status = self._status(name)
+        if status is not None and old[2:] == [status]:  # type: ignore[index]
+            self._new[name] = old  # type: ignore[assignment]
+            return True
+        if status is not None and old[1] == self._hash(name):  # type: ignore[index]
+            self._new[name] = [key, old[1], status]  # type: ignore[index]
             return True
         self._pending[name] = key
         return False
@@ -108,7 +126,8 @@ class RenderCache:
         """``name`` now holds ``data``, rendered from the inputs :meth:`fresh` was given."""
         key = self._pending.pop(name, None)
         if key is not None:
-            self._new[name] = [key, _hash(data)]
+            status = self._status(name)
+            self._new[name] = [key, _hash(data)] + ([status] if status else [])
 
     def save(self) -> None:
         record = {"files": self._new, "published_from": self.published_to}
@@ -120,6 +139,16 @@ class RenderCache:
             return _hash((self.output_dir / name).read_bytes())
         except OSError:
             return None
+
+    def _status(self, name: str) -> str | None:
+        """What ``stat`` says of ``name``: its inode, size, and the times of its last
+        change, in nanoseconds (the change time, unlike the modification time, no
+        program can set: it moves with any write).  None when it cannot be read."""
+        try:
+            st = (self.output_dir / name).stat()
+        except OSError:
+            return None
+        return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _hash(data: bytes) -> str:
@@ -139,4 +168,7 @@ def record_inputs(output_dir: Path, inputs: str | None) -> None:
 
 
 def _is_entry(value: object) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+    """[inputs digest, bytes digest], and the file's stat status when it was recorded."""
+    return (
+        isinstance(value, list) and len(value) in (2, 3) and all(isinstance(v, str) for v in value)
+    )

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,14 @@ from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
 from coopfeed.store.matching import EXTRA, MAX_INDEXED, TitleIndex, order, search_database
-from coopfeed.store.schema import archive_pages, item_sources, items, meta, sources
+from coopfeed.store.schema import (
+    archive_pages,
+    content_digest,
+    item_sources,
+    items,
+    meta,
+    sources,
+)
 from coopfeed.types import Item
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,30 @@ class StoredItem:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Columns of ``items`` that no publish reads.
+_NOT_PUBLISHED = {"title_key", "link_key", "first_seen", "removed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a publish reads of the store (see :meth:`Store.published`).
+
+    ``items`` are newest first; ``digests`` map each one's guid to its content digest,
+    which changes whenever anything the item shows does.  ``complete`` is False when
+    the items' summaries were left out, for :meth:`summaries` to load.
+    """
+
+    items: list[Item]
+    digests: dict[str, int]
+    complete: bool
+    _store: Store
+    _ids: dict[str, int]
+
+    def summaries(self, guids: Sequence[str]) -> dict[str, str]:
+        """guid -> summary of each of ``guids`` that is still stored."""
+        ids = [self._ids[guid] for guid in guids if guid in self._ids]
+        by_id = self._store._summaries(sorted(set(ids)))
+        return {guid: by_id[self._ids[guid]] for guid in guids if self._ids.get(guid) in by_id}
 
 
 @dataclass(slots=True)
@@ -291,15 +323,37 @@ class Store:
         return self._index
 
     def published_items(self) -> list[Item]:
-        """Every item not removed, newest first (ties broken by guid, for stable output).
+        """Every item not removed, newest first (ties broken by guid, for stable output)."""
+        return self.published().items
+
+    def published(self, *, summaries: bool = True) -> Published:
+        """Every item not removed, newest first (ties broken by guid), with each one's
+        content digest; without ``summaries``, every item's summary is left empty, for
+        :meth:`Published.summaries` to load only those a publish renders.
 
         Sorted here rather than by the database: PostgreSQL compares text by its locale's
         collation and SQLite by bytes, and every node must write the same bytes."""
-        query = select(items).where(items.c.removed.is_(None))
+        columns = [column for column in items.c if column.name not in _NOT_PUBLISHED]
+        if not summaries:
+            columns.remove(items.c.summary)
+        query = select(*columns).where(items.c.removed.is_(None))
         with self._connect() as c:
             rows = c.execute(query).mappings().all()
-        found = sorted((_item(row) for row in rows), key=lambda item: item.guid)
-        found.sort(key=lambda item: item.published, reverse=True)
+        decoded: dict[str, tuple[str, ...]] = {}  # most items share their categories
+        found = [_item(row, decoded, summaries) for row in rows]
+        found.sort(key=attrgetter("guid"))
+        found.sort(key=attrgetter("published"), reverse=True)
+        digests = {row["guid"]: row["digest"] for row in rows}
+        ids = {row["guid"]: row["id"] for row in rows}
+        return Published(found, digests, summaries, self, ids)
+
+    def _summaries(self, ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with self._connect() as c:
+            for start in range(0, len(ids), _CHUNK):
+                query = select(items.c.id, items.c.summary)
+                chunk = ids[start : start + _CHUNK]
+                found.update((i, text) for i, text in c.execute(query.where(items.c.id.in_(chunk))))
         return found
 
     def find_items(self, reference: str) -> list[StoredItem]:
@@ -577,6 +631,7 @@ class _Batch:
             "first_seen": self.now,
             "removed": None,
         }
+        row["digest"] = content_digest(row)
         self.new[item_id] = row
         self.rows[item_id] = row
         self.index.add(item_id, candidate.title_key, row["published"])
@@ -614,6 +669,7 @@ class _Batch:
             renamed = dict(zip(provisional, (int(i) for i in result.scalars()), strict=True))
             self.index.rename(renamed)
         for item_id, values in self.changes.items():
+            values["digest"] = content_digest(self.rows[item_id])
             c.execute(update(items).where(items.c.id == item_id).values(values))
         if self.keys:
             c.execute(
@@ -675,19 +731,27 @@ def _edits(row: Any, candidate: Candidate) -> dict[str, Any]:
     return values
 
 
-def _item(row: Any) -> Item:
-    published = _dt(row["published"])
-    updated = _dt(row["updated"])
-    assert published is not None and updated is not None
+def _item(
+    row: Any, decoded: dict[str, tuple[str, ...]] | None = None, with_summary: bool = True
+) -> Item:
+    """The Item of a row (summary left empty without ``with_summary``); ``decoded``
+    caches the JSON arrays decoded so far."""
+    if decoded is None:
+        decoded = {}
+    categories, authors = row["categories"], row["authors"]
+    if categories not in decoded:
+        decoded[categories] = tuple(json.loads(categories))
+    if authors not in decoded:
+        decoded[authors] = tuple(json.loads(authors))
     return Item(
         guid=row["guid"],
         title=row["title"],
         link=row["link"],
-        published=published,
-        updated=updated,
-        summary=row["summary"],
-        categories=tuple(json.loads(row["categories"])),
-        authors=tuple(json.loads(row["authors"])),
+        published=datetime.fromtimestamp(row["published"], UTC),
+        updated=datetime.fromtimestamp(row["updated"], UTC),
+        summary=row["summary"] if with_summary else "",
+        categories=decoded[categories],
+        authors=decoded[authors],
         source=row["source"],
         anchor=row["anchor"],
     )
@@ -720,4 +784,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-__all__ = ["IngestReport", "SourceState", "Store", "StoredItem"]
+__all__ = ["IngestReport", "Published", "SourceState", "Store", "StoredItem"]

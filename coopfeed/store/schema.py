@@ -3,7 +3,9 @@ their migrations, numbered from 1; ``meta.schema_version`` says which ran."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +21,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
+    inspect,
     select,
     text,
+    update,
 )
 
 metadata = MetaData()
@@ -60,6 +65,9 @@ items = Table(
     Column("updated", BigInteger, nullable=False),
     Column("first_seen", BigInteger, nullable=False),
     Column("removed", BigInteger),  # when the operator removed it (a tombstone)
+    # A digest of every column a publish shows (see store.content_digest): a publish
+    # compares it, not the text, to know which files an item's change reaches.
+    Column("digest", BigInteger, nullable=False, default=0, server_default=text("0")),
     UniqueConstraint("guid").ddl_if(dialect="sqlite"),
     Index("items_guid_md5", text("md5(guid)"), unique=True).ddl_if(dialect=_PG),
     Index("items_guid", "guid", postgresql_using="hash").ddl_if(dialect=_PG),
@@ -137,8 +145,43 @@ def _v3(connection: Connection) -> None:
             index.create(connection, checkfirst=True)  # skipped on PostgreSQL by ddl_if
 
 
+def _v4(connection: Connection) -> None:
+    if "digest" in {column["name"] for column in inspect(connection).get_columns("items")}:
+        return  # v1 of a new database made it already
+    connection.execute(text("ALTER TABLE items ADD COLUMN digest BIGINT NOT NULL DEFAULT 0"))
+    columns = [items.c.id, *(items.c[name] for name in DIGESTED)]
+    rows = connection.execute(select(*columns)).mappings().all()
+    if rows:
+        connection.execute(
+            update(items).where(items.c.id == bindparam("item_id")).values(digest=bindparam("d")),
+            [{"item_id": row["id"], "d": content_digest(row)} for row in rows],
+        )
+
+
+#: The columns of ``items`` that :func:`content_digest` covers: all a publish reads.
+DIGESTED = (
+    "guid",
+    "title",
+    "link",
+    "summary",
+    "categories",
+    "authors",
+    "source",
+    "anchor",
+    "published",
+    "updated",
+)
+
+
+def content_digest(row: Mapping[Any, Any]) -> int:
+    """A signed 64-bit digest of an item row's :data:`DIGESTED` columns."""
+    shown = "\x00".join(repr(row[name]) for name in DIGESTED)  # repr: None is not "None"
+    value = hashlib.blake2b(shown.encode(), digest_size=8).digest()
+    return int.from_bytes(value, "big", signed=True)
+
+
 #: Migration n brings the schema from version n-1 to n.  Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The PostgreSQL advisory lock (held to the end of the transaction) that makes
