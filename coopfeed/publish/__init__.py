@@ -146,7 +146,8 @@ def publish(
     # few documents ahead (RENDER_AHEAD), else one at a time, so a publish holds the
     # bytes (and the summaries) of a few files, never of all.
     jobs = [job for _, job, here in plan if job is not None and not here]
-    done = (workers or Workers(0)).imap(map(fill, jobs), RENDER_AHEAD, len(jobs))
+    filled = fill.each(jobs, RENDER_AHEAD)
+    done = (workers or Workers(0)).imap(filled, RENDER_AHEAD, len(jobs))
     unsynced = False  # renames not yet made durable
     for names, job, here in plan:
         if job is None:  # the cache vouches for the files as they are
@@ -286,26 +287,41 @@ def _plan(
 
 
 class _Filler:
-    """A job whose feeds and documents hold items without their summaries (see
-    :class:`Stored`) -> the same job with them, loaded from the store."""
+    """Jobs whose feeds and documents hold items without their summaries (see
+    :class:`Stored`) -> the same jobs with them, loaded from the store."""
 
     def __init__(self, stored: Stored | None) -> None:
         self.stored = stored if stored is not None and not stored.complete else None
 
     def __call__(self, job: Job[tuple[bytes, ...]]) -> Job[tuple[bytes, ...]]:
-        if self.stored is None:
-            return job
-        return job[0], tuple(self._filled(arg) for arg in job[1])
+        return next(self.each([job], 1))
 
-    def _filled(self, arg: object) -> object:
-        if isinstance(arg, Feed | Document):
-            return replace(arg, items=self._items(arg.items))
-        return arg  # the site, or all feeds for the index and OPML (no summaries shown)
+    def each(
+        self, jobs: Sequence[Job[tuple[bytes, ...]]], window: int
+    ) -> Iterator[Job[tuple[bytes, ...]]]:
+        """Each of ``jobs`` filled, as it is asked for; the summaries of ``window`` jobs
+        at a time are loaded together."""
+        for start in range(0, len(jobs), window):
+            chunk = jobs[start : start + window]
+            if self.stored is None:
+                yield from chunk
+                continue
+            guids = [item.guid for job in chunk for arg in job[1] for item in _items_of(arg)]
+            summaries = self.stored.summaries(list(dict.fromkeys(guids)))
+            for function, args in chunk:
+                yield function, tuple(_filled(arg, summaries) for arg in args)
 
-    def _items(self, items: tuple[Item, ...]) -> tuple[Item, ...]:
-        assert self.stored is not None
-        summaries = self.stored.summaries([item.guid for item in items])
-        return tuple(_with_summary(item, summaries.get(item.guid, "")) for item in items)
+
+def _items_of(arg: object) -> tuple[Item, ...]:
+    """The items of a job's argument whose summaries it shows."""
+    return arg.items if isinstance(arg, Feed | Document) else ()
+
+
+def _filled(arg: object, summaries: Mapping[str, str]) -> object:
+    if isinstance(arg, Feed | Document):
+        items = tuple(_with_summary(item, summaries.get(item.guid, "")) for item in arg.items)
+        return replace(arg, items=items)
+    return arg  # the site, or all feeds for the index and OPML (no summaries shown)
 
 
 def _with_summary(item: Item, summary: str) -> Item:
