@@ -4,11 +4,12 @@ fetched, and the files it publishes.
 feedparser is pure Python and takes most of a cold run's time on one core.  A run that
 fetched many changed feeds hands their bodies to :class:`Workers`, and stores the results
 in the order of its sources while the workers parse the next ones: what is stored is the
-same as when everything runs in one process, only sooner.  A small batch (the scheduler's
-one source, a run where a few feeds changed) is parsed in the caller's process, where
-starting workers would cost more than it saves.  A publish that renders many files
-(the first one, above all) has the workers render them while it writes the ones
-rendered (:meth:`Workers.imap`), in the same order and with the same bytes.
+same as when everything runs in one process, only sooner.  Small batches (the scheduler's
+one source, a run where a few feeds changed) are parsed in the caller's process, where
+starting workers would cost more than it saves, until they add up to MIN_BATCH jobs.
+A publish that renders many files (the first one, above all) has the workers render
+them while it writes the ones rendered (:meth:`Workers.imap`), in the same order and
+with the same bytes.
 
 A worker that dies (killed by the kernel for memory, or crashing on some input) takes the
 jobs it held with it: each of those is tried again, alone, in a fresh process, so that
@@ -31,8 +32,8 @@ T = TypeVar("T")
 #: A job: a module-level function and its (picklable) arguments.
 Job = tuple[Callable[..., T], tuple[Any, ...]]
 
-#: The fewest jobs a batch needs for worker processes to start (once started, they
-#: take every batch of the run).
+#: The fewest jobs, in one batch or in several, for worker processes to start (once
+#: started, they take every batch of the run).
 MIN_BATCH = 8
 #: Modules the workers need, imported once in the process they are forked from (not the
 #: store or the HTTP client: a worker holds only what parsing and rendering need).
@@ -86,6 +87,7 @@ class Workers:
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
         self._single: ProcessPoolExecutor | None = None  # for jobs tried again
+        self._asked = 0  # jobs asked for before any worker started
 
     def __enter__(self) -> Workers:
         return self
@@ -123,8 +125,12 @@ class Workers:
 
     def _runs_here(self, batch: int) -> bool:
         """Whether a batch of ``batch`` jobs runs in this process: no workers wanted, or
-        none started yet and too few jobs to be worth starting them."""
-        return self._pool is None and (self.processes < 1 or batch < MIN_BATCH)
+        none started yet and fewer than MIN_BATCH jobs asked for so far, this batch's
+        included (a run's small batches add up)."""
+        if self._pool is not None:
+            return False
+        self._asked += batch
+        return self.processes < 1 or self._asked < MIN_BATCH
 
     def _submit(self, job: Job[T]) -> Result[T]:
         for _ in range(2):

@@ -66,6 +66,19 @@ def test_a_small_batch_runs_in_this_process() -> None:
         assert {result.get() for result in results} == {os.getpid()}
 
 
+def test_small_batches_add_up_to_start_the_workers() -> None:
+    with Workers(2) as workers:
+        first = workers.submit_all([(os.getpid, ())] * (MIN_BATCH - 2))
+        second = workers.submit_all([(os.getpid, ())])
+        assert not workers.started
+        assert {result.get() for result in first + second} == {os.getpid()}
+        third = workers.submit_all([(os.getpid, ())])  # MIN_BATCH jobs in all
+        assert workers.started and third[0].get() != os.getpid()
+    with Workers(0) as here:
+        results = here.submit_all([(os.getpid, ())] * MIN_BATCH * 2)
+        assert not here.started and {result.get() for result in results} == {os.getpid()}
+
+
 def test_a_big_batch_runs_in_worker_processes() -> None:
     with Workers(2) as workers:
         results = workers.submit_all([(os.getpid, ())] * MIN_BATCH)
