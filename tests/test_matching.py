@@ -17,10 +17,7 @@ from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
 from coopfeed.store import Store
 from coopfeed.store.matching import (
-    DAY,
     EXTRA,
-    LOAD_DEMAND,
-    SMALL_DAY,
     TitleIndex,
     differ,
     partner_sizes,
@@ -296,40 +293,3 @@ def test_a_store_that_forgot_its_titles_stores_what_one_that_kept_them_does(
     finally:
         kept.close()
         forgetting.close()
-
-
-def test_a_busy_day_is_loaded_once_small_batches_searched_it_enough(tmp_path: Path) -> None:
-    """Sources come one at a time, each with a few new items: a day too full to load for
-    one batch is loaded once LOAD_DEMAND searches in all asked for it, and later
-    searches of it need no query."""
-    store = Store.open(str(tmp_path / "s.sqlite3"))
-    busy = BASE + 12 * 3600
-    day = busy // DAY
-    with store.engine.begin() as c:
-        c.execute(
-            insert(items),
-            [
-                {
-                    "guid": f"urn:x:{n}",
-                    "title": f"story {n}",
-                    "title_key": f"story {n}",
-                    "anchor": "a",
-                    "categories": "[]",
-                    "source": "s",
-                    "published": busy + n,
-                    "updated": busy,
-                    "first_seen": busy,
-                }
-                for n in range(SMALL_DAY + 1)
-            ],
-        )
-        index = TitleIndex(SMALL_DAY + 1)
-        policy = MatchPolicy()
-        for _ in range(LOAD_DEMAND - 1):
-            index.prepare(c, [busy], policy, limit=10_000)
-        assert day not in index.days and not index.covers(busy, policy)
-        index.prepare(c, [busy], policy, limit=10_000)
-        assert day in index.days and index.covers(busy, policy)
-        assert len(index) == SMALL_DAY + 1
-        assert index.search("story 7", busy + 7, policy, set()) == 8
-    store.close()

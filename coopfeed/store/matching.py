@@ -150,7 +150,6 @@ class TitleIndex:
     def clear(self) -> None:
         """Forget every row (``last_id`` stays: loading days reads up to it)."""
         self.days: set[int] = set()  # days loaded from the database (all their rows)
-        self._demand: Counter[int] = Counter()  # day -> searches of it so far, not loaded
         self._ids: list[int] = []  # position -> item id (provisional ids are negative)
         self._keys: list[str] = []
         self._published: list[int] = []
@@ -332,18 +331,14 @@ class TitleIndex:
         self, c: Connection, published: Sequence[int], policy: MatchPolicy, limit: int
     ) -> None:
         """Load the days a batch of candidates (published at these times) will search,
-        where that pays (a day with few items, or one that candidates searched at least
-        LOAD_DEMAND times since the index was made, in this batch and earlier ones: as
-        with renting skis, a day is loaded once asking the database for it has cost
-        about as much as loading it would have), as long as the index stays within
-        ``limit`` items.  The other candidates ask the database."""
-        searched: Counter[int] = Counter()  # day -> candidates of this batch searching it
+        where that pays (a day with few items, or one that many candidates search), as
+        long as the index stays within ``limit`` items.  The other candidates ask the
+        database."""
+        demand: Counter[int] = Counter()
         for when in published:
-            searched.update(window_days([when], policy))
+            demand.update(window_days([when], policy))
         for attempt in range(2):
-            demand = self._demand
-            demand.update(searched)
-            missing = set(searched) - self.days
+            missing = set(demand) - self.days
             rows = day_counts(c, missing)
             budget = limit - len(self)
             chosen = []
@@ -356,13 +351,10 @@ class TitleIndex:
                     chosen.append(day)
                     budget -= count
             if attempt == 0 and len(chosen) < len(missing) and len(self) > limit // 2:
-                # Make room: forget the days loaded for earlier batches (and what was
-                # searched before), and choose again.
+                # Make room: forget the days loaded for earlier batches, and choose again.
                 self.clear()
                 continue
             self.load(c, chosen)
-            for day in chosen:
-                del demand[day]
             return
 
 
