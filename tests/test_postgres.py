@@ -38,7 +38,7 @@ from coopfeed.cli import main
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.publish import RENDER_CACHE
 from coopfeed.schedule import LEASE_MARGIN
-from coopfeed.store import Store
+from coopfeed.store import Store, schema
 from coopfeed.store.coordination import (
     claim,
     holder_pid,
@@ -606,3 +606,35 @@ def test_title_matching_asks_postgresql_as_it_asks_sqlite(
     finally:
         indexed.close()
         asking.close()
+
+
+def test_schema_4_gives_the_stored_items_their_digests(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made by a coopfeed before schema 4, on either database, in chunks."""
+    monkeypatch.setattr(schema, "_FILL_ROWS", 2)
+    with any_store.engine.begin() as c:
+        c.execute(text("ALTER TABLE items DROP COLUMN digest"))
+        c.execute(text("UPDATE meta SET value = '3' WHERE key = 'schema_version'"))
+        for n in range(5):
+            c.execute(
+                text(
+                    "INSERT INTO items (guid, title, title_key, link, anchor, summary, categories,"
+                    " authors, source, published, updated, first_seen) VALUES (:guid, 'T', 't',"
+                    " NULL, 'a', :summary, '[]', '[]', 's', :n, :n, :n)"
+                ),
+                {"guid": f"g{n}", "summary": f"<p>{n}</p>", "n": 1_700_000_000 + n},
+            )
+    any_store.migrate()
+    columns = ", ".join(schema.DIGESTED)
+    with any_store.engine.connect() as c:
+        rows = c.execute(text(f"SELECT digest, {columns} FROM items")).mappings().all()
+        version = c.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    assert version == str(SCHEMA_VERSION)
+    digests = [row["digest"] for row in rows]
+    assert digests == [schema.content_digest(row) for row in rows]
+    assert len(set(digests)) == 5 and 0 not in digests
+    found = any_store.published(summaries=False)
+    assert found.digests == {row["guid"]: row["digest"] for row in rows}
+    assert {item.summary for item in found.items} == {""}
+    assert found.summaries(["g1", "unknown", "g3"]) == {"g1": "<p>1</p>", "g3": "<p>3</p>"}

@@ -4,7 +4,6 @@ by the store's content digests, summaries loaded only for the files rendered."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ from coopfeed.config import load_config
 from coopfeed.pipeline import build_feeds, publish_all, refresh
 from coopfeed.publish import RENDER_CACHE, publish
 from coopfeed.store import Store
-from coopfeed.store.schema import DIGESTED, MIGRATIONS, content_digest
 
 Project = Callable[..., Path]
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -74,35 +72,6 @@ def test_an_edited_summary_rewrites_the_files_that_show_it_and_no_other(
     assert showing and all(old.encode() in before[name] for name in showing)
     assert set(report.written) == showing
     assert {name for name in after if after[name] != before[name]} == showing
-
-
-def test_a_version_3_database_gets_every_items_digest(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    store = Store.open(str(path))
-    store.close()
-    with sqlite3.connect(path) as c:  # back to schema 3: no digest column
-        c.execute("ALTER TABLE items DROP COLUMN digest")
-        c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-        c.execute(
-            "INSERT INTO items (guid, title, title_key, link, anchor, summary, categories,"
-            " authors, source, published, updated, first_seen)"
-            " VALUES ('g', 'A title', 'a title', NULL, 'a1', '<p>Text</p>', '[\"News\"]',"
-            " '[]', 'ilo', 1700000000, 1700000000, 1700000000)"
-        )
-    assert len(MIGRATIONS) == 4
-    store = Store.open(str(path))
-    try:
-        found = store.published(summaries=False)
-        assert [item.guid for item in found.items] == ["g"]
-        assert found.items[0].summary == ""
-        assert found.summaries(["g", "unknown"]) == {"g": "<p>Text</p>"}
-    finally:
-        store.close()
-    with sqlite3.connect(path) as c:
-        c.row_factory = sqlite3.Row
-        row = c.execute(f"SELECT digest, {', '.join(DIGESTED)} FROM items").fetchone()
-    assert row["digest"] == content_digest(row) != 0
-    assert found.digests == {"g": row["digest"]}
 
 
 def test_a_file_rewritten_with_its_size_and_times_kept_is_rendered_again(

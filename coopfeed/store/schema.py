@@ -150,12 +150,18 @@ def _v4(connection: Connection) -> None:
         return  # v1 of a new database made it already
     connection.execute(text("ALTER TABLE items ADD COLUMN digest BIGINT NOT NULL DEFAULT 0"))
     columns = [items.c.id, *(items.c[name] for name in DIGESTED)]
-    rows = connection.execute(select(*columns)).mappings().all()
-    if rows:
-        connection.execute(
-            update(items).where(items.c.id == bindparam("item_id")).values(digest=bindparam("d")),
-            [{"item_id": row["id"], "d": content_digest(row)} for row in rows],
-        )
+    fill = update(items).where(items.c.id == bindparam("item_id")).values(digest=bindparam("d"))
+    last = 0
+    while True:  # a few thousand rows at a time: a big store's summaries need not fit in memory
+        query = select(*columns).where(items.c.id > last).order_by(items.c.id).limit(_FILL_ROWS)
+        rows = connection.execute(query).mappings().all()
+        if not rows:
+            return
+        connection.execute(fill, [{"item_id": row["id"], "d": content_digest(row)} for row in rows])
+        last = rows[-1]["id"]
+
+
+_FILL_ROWS = 5_000
 
 
 #: The columns of ``items`` that :func:`content_digest` covers: all a publish reads.
