@@ -128,7 +128,7 @@ def start_sources(
 ) -> list[tuple[SourceConfig, Pending]]:
     """Fetch the given sources and hand the bodies to be parsed to ``workers``; what
     each source gave is then ``pending.get()``.  Writes nothing."""
-    known = store.source_states()
+    known = store.source_states([source.name for source in due])
     states = {source.name: known.get(source.name) or SourceState(source.name) for source in due}
     feeds = [source for source in due if source.type == "feed"]
     requests = [
@@ -181,7 +181,8 @@ def store_fetched(
 
     A source that brought no items (not modified, failed) changes only its own state;
     those states are saved together, in one transaction at the end."""
-    states = store.source_states()
+    fetched = list(fetched)
+    states = store.source_states([source.name for source, _ in fetched])
     outcomes = []
     quiet: list[SourceState] = []
     for source, result in fetched:

@@ -156,6 +156,17 @@ def test_source_state_round_trips(store: Store) -> None:
     assert store.source_states()["ica"].failures == 0
 
 
+def test_many_source_states_are_saved_and_read_together(store: Store) -> None:
+    """Sources stored before and new ones, in one call, more than one IN list holds."""
+    names = [f"feed-{n:04d}" for n in range(1_200)]
+    store.save_source_states([SourceState(name, failures=1) for name in names[:700]])
+    later = [SourceState(name, etag=f'"{name}"', next_due=NOW) for name in names]
+    store.save_source_states(later)
+    assert store.source_states() == {state.name: state for state in later}
+    wanted = [names[3], names[900], "unknown"]
+    assert store.source_states(wanted) == {name: later[int(name[5:])] for name in wanted[:2]}
+
+
 def test_a_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
     path = str(tmp_path / "coop.sqlite3")
     one, two = Store.open(path), Store.open(path)

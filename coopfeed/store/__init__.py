@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ import filelock
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     event,
     func,
@@ -237,39 +238,44 @@ class Store:
             return SourceState(name=name)
         return _state(row)
 
-    def source_states(self) -> dict[str, SourceState]:
+    def source_states(self, names: Collection[str] | None = None) -> dict[str, SourceState]:
+        """Every source's state, or those of ``names`` (the ones stored)."""
+        query = select(sources)
+        found: dict[str, SourceState] = {}
         with self._connect() as c:
-            rows = c.execute(select(sources)).mappings().all()
-        return {row["name"]: _state(row) for row in rows}
+            if names is None:
+                rows = c.execute(query).mappings().all()
+                return {row["name"]: _state(row) for row in rows}
+            wanted = sorted(names)
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                for row in c.execute(query.where(sources.c.name.in_(chunk))).mappings():
+                    found[row["name"]] = _state(row)
+        return found
 
     def save_source_state(self, state: SourceState) -> None:
         self.save_source_states([state])
 
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         """Remember how sources' fetches went, in one transaction."""
+        rows = [_state_row(state) for state in states]
         with self._connect() as c:
-            for state in states:
-                values: dict[str, Any] = {
-                    "etag": state.etag,
-                    "last_modified": state.last_modified,
-                    "body_hash": state.body_hash,
-                    "last_status": state.last_status,
-                    "last_error": state.last_error,
-                    "failures": state.failures,
-                    "items_seen": state.items_seen,
-                    **{
-                        key: None if value is None else _ts(value)
-                        for key, value in [
-                            ("last_fetch", state.last_fetch),
-                            ("last_success", state.last_success),
-                            ("next_due", state.next_due),
-                        ]
-                    },
-                }
-                where = sources.c.name == state.name
-                done = c.execute(update(sources).where(where).values(values))
-                if done.rowcount == 0:
-                    c.execute(insert(sources).values(name=state.name, **values))
+            names = [row["name"] for row in rows]
+            known: set[str] = set()
+            for start in range(0, len(names), _CHUNK):
+                query = select(sources.c.name).where(
+                    sources.c.name.in_(names[start : start + _CHUNK])
+                )
+                known.update(c.execute(query).scalars())
+            # One statement for every row (compiled once), not one per source.
+            old = [{**row, "b_name": row["name"]} for row in rows if row["name"] in known]
+            if old:
+                values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "name"}
+                where = sources.c.name == bindparam("b_name")
+                c.execute(update(sources).where(where).values(values), old)
+            new = [row for row in rows if row["name"] not in known]
+            if new:
+                c.execute(insert(sources), new)
 
     # -- items -----------------------------------------------------------------
 
@@ -755,6 +761,27 @@ def _item(
         source=row["source"],
         anchor=row["anchor"],
     )
+
+
+def _state_row(state: SourceState) -> dict[str, Any]:
+    return {
+        "name": state.name,
+        "etag": state.etag,
+        "last_modified": state.last_modified,
+        "body_hash": state.body_hash,
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+        "failures": state.failures,
+        "items_seen": state.items_seen,
+        **{
+            key: None if value is None else _ts(value)
+            for key, value in [
+                ("last_fetch", state.last_fetch),
+                ("last_success", state.last_success),
+                ("next_due", state.next_due),
+            ]
+        },
+    }
 
 
 def _state(row: Any) -> SourceState:
