@@ -14,10 +14,15 @@ with the same bytes.
 A worker that dies (killed by the kernel for memory, or crashing on some input) takes the
 jobs it held with it: each of those is tried again, alone, in a fresh process, so that
 the one that kills its process again is the only one to fail (:class:`WorkerDied`).
+Workers that cannot start at all (a script that runs the pipeline without
+``if __name__ == "__main__":``, whose workers run it again and die) are noticed the first
+time a job fails so, before any succeeded: an empty job then dies too, and from there on
+every job runs in the caller's process, with a warning that says why.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections import deque
@@ -28,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 __all__ = ["MIN_BATCH", "Job", "WorkerDied", "Workers", "default_processes"]
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: A job: a module-level function and its (picklable) arguments.
 Job = tuple[Callable[..., T], tuple[Any, ...]]
@@ -73,10 +79,12 @@ class Result(Generic[T]):
         if self._future is None:
             return self._value  # type: ignore[return-value]
         try:
-            return self._future.result()
+            value = self._future.result()
         except BrokenProcessPool:
             function, args = self._job
             return self._workers.retry(function, *args)
+        self._workers.worked = True
+        return value
 
 
 class Workers:
@@ -88,6 +96,7 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._single: ProcessPoolExecutor | None = None  # for jobs tried again
         self._asked = 0  # jobs asked for before any worker started
+        self.worked = False  # a job has run in a worker process
 
     def __enter__(self) -> Workers:
         return self
@@ -141,6 +150,8 @@ class Workers:
             except BrokenProcessPool:  # a worker died since the last batch: start afresh
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+        if self._start_failed():
+            return Result(self, job, value=job[0](*job[1]))
         raise WorkerDied("cannot start worker processes")
 
     def retry(self, function: Callable[..., T], *args: Any) -> T:
@@ -148,14 +159,40 @@ class Workers:
         if self._pool is not None:  # broken: later batches go to a fresh pool
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self.processes < 1:  # worker processes cannot start here
+            return function(*args)
         if self._single is None:
             self._single = _pool(1)
         try:
-            return self._single.submit(function, *args).result()
+            value = self._single.submit(function, *args).result()
         except BrokenProcessPool:
             self._single.shutdown(wait=False, cancel_futures=True)
             self._single = None
+            if self._start_failed():
+                return function(*args)
             raise WorkerDied("its worker process died twice (out of memory?)") from None
+        self.worked = True
+        return value
+
+    def _start_failed(self) -> bool:
+        """After jobs died with their workers: True (and every job from now on runs in
+        this process) when no job ever ran in a worker and an empty one dies too, so that
+        the workers, not the jobs, are what fails."""
+        if self.worked or self.processes < 1:
+            return False
+        with _pool(1) as probe:
+            try:
+                probe.submit(os.getpid).result()
+                return False
+            except BrokenProcessPool:
+                pass
+        log.warning(
+            "worker processes die as they start, so this run parses and renders in its own"
+            " process; a script that runs coopfeed's pipeline needs"
+            " 'if __name__ == \"__main__\":' (or [fetch] processes = 0)"
+        )
+        self.processes = 0
+        return True
 
     def close(self) -> None:
         for pool in (self._pool, self._single):

@@ -163,3 +163,55 @@ def test_a_publish_renders_in_workers_the_bytes_it_renders_alone(tmp_path: Path)
         assert (tmp_path / "parallel" / name).read_bytes() == (
             tmp_path / "alone" / name
         ).read_bytes(), name
+
+
+SCRIPT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from coopfeed.config import load_config
+from coopfeed.pipeline import run_once
+from coopfeed.store import Store
+
+# No `if __name__ == "__main__":`: every worker process runs this again, and dies.
+config = load_config(Path(sys.argv[1]))
+store = Store.open(config.database)
+report = run_once(config, store, datetime.now(UTC), everything=True)
+print(len(report.sources), len(report.failed), sum(o.ingest.new for o in report.sources))
+"""
+
+
+def test_a_script_without_a_main_guard_runs_everything_in_its_own_process(
+    tmp_path: Path,
+) -> None:
+    """Its workers die as they start: the run says why and parses (and renders) in its
+    own process, instead of failing every feed."""
+    import subprocess
+    import sys
+
+    feeds = [tmp_path / f"feed{n}.xml" for n in range(MIN_BATCH + 2)]
+    for n, feed in enumerate(feeds):
+        text = (DATA / "rss2.xml").read_text(encoding="utf-8")
+        feed.write_text(text.replace("<title>", f"<title>{n} ", 1), encoding="utf-8")
+    sources = "".join(
+        f'[[sources]]\nname = "s{n}"\ntype = "feed"\nurl = "{feed}"\n'
+        for n, feed in enumerate(feeds)
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(sources=sources, tables="[fetch]\nprocesses = 2\n"))
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    sources_seen, failed, new = map(int, done.stdout.split())
+    assert (sources_seen, failed) == (len(feeds), 0) and new > 0
+    assert "worker processes die as they start" in done.stderr
+    assert "not parsed" not in done.stdout + done.stderr
+    assert (tmp_path / "feeds" / "all.rss").exists()
