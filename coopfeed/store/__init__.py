@@ -81,8 +81,18 @@ class StoredItem:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Columns of ``items`` that no publish reads.
-_NOT_PUBLISHED = {"title_key", "link_key", "first_seen", "removed"}
+#: The columns of ``items`` a publish reads (and the summary, when it is asked for).
+_PUBLISHED = (
+    "guid",
+    "title",
+    "link",
+    "published",
+    "updated",
+    "categories",
+    "authors",
+    "source",
+    "anchor",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,18 +349,39 @@ class Store:
 
         Sorted here rather than by the database: PostgreSQL compares text by its locale's
         collation and SQLite by bytes, and every node must write the same bytes."""
-        columns = [column for column in items.c if column.name not in _NOT_PUBLISHED]
-        if not summaries:
-            columns.remove(items.c.summary)
-        query = select(*columns).where(items.c.removed.is_(None))
+        shown = [items.c[name] for name in _PUBLISHED]
+        query = select(items.c.id, items.c.digest, *shown)
+        if summaries:
+            query = query.add_columns(items.c.summary)
         with self._connect() as c:
-            rows = c.execute(query).mappings().all()
+            rows = c.execute(query.where(items.c.removed.is_(None))).all()
         decoded: dict[str, tuple[str, ...]] = {}  # most items share their categories
-        found = [_item(row, decoded, summaries) for row in rows]
+        found: list[Item] = []
+        digests: dict[str, int] = {}
+        ids: dict[str, int] = {}
+        for item_id, digest, guid, title, link, published, updated, *rest in rows:
+            categories, authors, source, anchor, *summary = rest
+            for text in (categories, authors):
+                if text not in decoded:
+                    decoded[text] = tuple(json.loads(text))
+            found.append(
+                Item(
+                    guid,
+                    title,
+                    datetime.fromtimestamp(published, UTC),
+                    datetime.fromtimestamp(updated, UTC),
+                    link,
+                    summary[0] if summary else "",
+                    decoded[categories],
+                    decoded[authors],
+                    source,
+                    anchor,
+                )
+            )
+            digests[guid] = digest
+            ids[guid] = item_id
         found.sort(key=attrgetter("guid"))
         found.sort(key=attrgetter("published"), reverse=True)
-        digests = {row["guid"]: row["digest"] for row in rows}
-        ids = {row["guid"]: row["id"] for row in rows}
         return Published(found, digests, summaries, self, ids)
 
     def _summaries(self, ids: Sequence[int]) -> dict[int, str]:
