@@ -104,10 +104,10 @@ def refresh(
     for start in range(0, len(due), size):
         started = start_sources(config, store, due[start : start + size], now, workers)
         if waiting:
-            outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
+            outcomes.extend(_store_arrived(config, store, waiting, now))
         waiting = started
     if waiting:
-        outcomes.extend(store_fetched(config, store, _arrived(waiting), now))
+        outcomes.extend(_store_arrived(config, store, waiting, now))
     return tuple(outcomes)
 
 
@@ -171,18 +171,31 @@ def _arrived(
         yield source, pending.get()
 
 
+def _store_arrived(
+    config: Config, store: Store, started: Sequence[tuple[SourceConfig, Pending]], now: datetime
+) -> tuple[SourceOutcome, ...]:
+    """Store each source's result as it arrives (parsing may still go on for the next)."""
+    sources = [source for source, _ in started]
+    return store_fetched(config, store, _arrived(started), now, sources=sources)
+
+
 def store_fetched(
     config: Config,
     store: Store,
     fetched: Iterable[tuple[SourceConfig, Fetched]],
     now: datetime,
+    sources: Sequence[SourceConfig] | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Store what each source gave, one transaction per source (under the store's lock).
 
     A source that brought no items (not modified, failed) changes only its own state;
-    those states are saved together, in one transaction at the end."""
-    fetched = list(fetched)
-    states = store.source_states([source.name for source, _ in fetched])
+    those states are saved together, in one transaction at the end.  ``sources`` names
+    the sources ``fetched`` will give, so that each is stored as soon as it arrives
+    (without it, ``fetched`` is read to the end first)."""
+    if sources is None:
+        fetched = list(fetched)
+        sources = [source for source, _ in fetched]
+    states = store.source_states([source.name for source in sources])
     outcomes = []
     quiet: list[SourceState] = []
     for source, result in fetched:

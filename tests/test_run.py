@@ -7,8 +7,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import lxml.html
@@ -314,5 +315,38 @@ def test_sources_are_fetched_and_stored_in_chunks(project: Project) -> None:
         assert outcomes[0].ingest.new > 0
         assert all(o.ingest.merged == outcomes[0].ingest.new for o in outcomes[1:])
         assert set(store.source_states()) == {f"f{n}" for n in range(5)}
+    finally:
+        store.close()
+
+
+def test_each_source_is_stored_as_its_result_arrives(project: Project) -> None:
+    """While the next sources are still being parsed, the ones parsed are stored."""
+    from datetime import UTC, datetime
+
+    from coopfeed.config import load_config
+    from coopfeed.pipeline import fetch_sources, store_fetched
+    from coopfeed.store import Store
+
+    folder = Path(project()).parent
+    sources = ""
+    for n in range(2):
+        (folder / f"feed{n}.xml").write_text((DATA / "feeds" / "rss2.xml").read_text())
+        sources += f'[[sources]]\nname = "f{n}"\ntype = "feed"\nurl = "feed{n}.xml"\n'
+    config = load_config(project(sources=sources))
+    store = Store.open(config.database)
+    now = datetime.now(UTC)
+    try:
+        results = fetch_sources(config, store, config.sources, now)
+        stored_before_second: list[int] = []
+
+        def arriving() -> Iterator[Any]:
+            yield results[0]
+            stored_before_second.append(store.count_items())
+            yield results[1]
+
+        sources_given = [source for source, _ in results]
+        outcomes = store_fetched(config, store, arriving(), now, sources=sources_given)
+        assert [o.name for o in outcomes] == ["f0", "f1"]
+        assert stored_before_second[0] > 0 and outcomes[0].ingest.new > 0
     finally:
         store.close()
