@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 
@@ -128,15 +129,31 @@ def partner_parts(size: int, threshold: float) -> frozenset[int]:
     return frozenset(part_count(other, threshold) for other in partner_sizes(size, threshold))
 
 
-def signatures(grams: frozenset[str], parts: int) -> list[int]:
-    """A signature for each of ``parts`` parts that ``grams`` are dealt into by their
-    hash: the XOR of its trigrams' hashes, told apart from the other parts' (a clash only
-    makes a key to compare, never hides one)."""
+def signatures(codes: list[int], parts: int) -> list[int]:
+    """A signature for each of ``parts`` parts that trigrams are dealt into by their
+    hashes (``codes``): the XOR of its trigrams' hashes, told apart from the other parts'
+    (a clash only makes a key to compare, never hides one)."""
     dealt = [0] * parts
-    for gram in grams:
-        code = hash(gram)
+    for code in codes:
         dealt[code % parts] ^= code
     return [code * parts + part for part, code in enumerate(dealt)]
+
+
+@dataclass(slots=True)
+class _Key:
+    """A title key's trigrams, their hashes and its signatures per part count, kept
+    from the search of a candidate for filing it when it is stored next."""
+
+    text: str
+    grams: frozenset[str]
+    codes: list[int]
+    signed: dict[int, list[int]]
+
+    def signatures(self, parts: int) -> list[int]:
+        found = self.signed.get(parts)
+        if found is None:
+            found = self.signed[parts] = signatures(self.codes, parts)
+        return found
 
 
 class TitleIndex:
@@ -150,6 +167,7 @@ class TitleIndex:
     def clear(self) -> None:
         """Forget every row (``last_id`` stays: loading days reads up to it)."""
         self.days: set[int] = set()  # days loaded from the database (all their rows)
+        self._last: _Key | None = None  # the key searched or filed last
         self._ids: list[int] = []  # position -> item id (provisional ids are negative)
         self._keys: list[str] = []
         self._published: list[int] = []
@@ -177,21 +195,30 @@ class TitleIndex:
         self._published.append(published)
         self._positions[item_id] = position
         self._by_key[title_key].append(position)
-        grams = trigrams(title_key)
-        self._sizes.append(len(grams))
-        self._counts.update(grams)
+        key = self._key(title_key)
+        self._sizes.append(len(key.grams))
+        self._counts.update(key.grams)
         if self._similarity:
-            self._file(position, grams, published)
+            self._file(position, key, published)
 
-    def _file(self, position: int, grams: frozenset[str], published: int) -> None:
+    def _key(self, title_key: str) -> _Key:
+        """The trigrams of ``title_key`` (and more), computed once for its search and
+        its filing."""
+        last = self._last
+        if last is None or last.text != title_key:
+            grams = trigrams(title_key)
+            last = self._last = _Key(title_key, grams, [hash(gram) for gram in grams], {})
+        return last
+
+    def _file(self, position: int, key: _Key, published: int) -> None:
         if self._similarity < SIGNATURES_FROM:
             postings = self._postings[_day(published)]
-            for gram in grams:
+            for gram in key.grams:
                 postings[gram].append(position)
             return
-        count = part_count(len(grams), self._similarity)
+        count = part_count(len(key.grams), self._similarity)
         table = self._parts[count]
-        for signature in signatures(grams, count):
+        for signature in key.signatures(count):
             filed = table.get(signature)
             if filed is None:
                 table[signature] = position
@@ -206,7 +233,7 @@ class TitleIndex:
         self._parts.clear()
         self._postings.clear()
         for position, (key, published) in enumerate(zip(self._keys, self._published, strict=True)):
-            self._file(position, trigrams(key), published)
+            self._file(position, self._key(key), published)
 
     def rename(self, renamed: dict[int, int]) -> None:
         """Provisional ids -> the ids the database gave."""
@@ -259,13 +286,13 @@ class TitleIndex:
 
     def _by_signatures(self, title_key: str, threshold: float) -> set[int]:
         """The keys that share a part with this one, dealt as theirs were."""
-        grams = trigrams(title_key)
+        key = self._key(title_key)
         found: set[int] = set()
         # Keys of other sizes dealt into as many parts come along: comparing rules them out.
-        for count in partner_parts(len(grams), threshold):
+        for count in partner_parts(len(key.grams), threshold):
             table = self._parts.get(count)
             if table:
-                for signature in signatures(grams, count):
+                for signature in key.signatures(count):
                     filed = table.get(signature)
                     if isinstance(filed, int):
                         found.add(filed)
