@@ -106,6 +106,54 @@ def test_a_story_from_another_source_merges_and_keeps_first_guid_and_date(store:
     assert merged.categories == ("News", "Energy") and merged.authors == ("Ann",)
 
 
+def test_its_own_source_sending_it_again_keeps_the_longer_summary_filled_in(
+    store: Store,
+) -> None:
+    """The first source's unchanged copy is no edit: the longer summary another source
+    filled in stays, and nothing published changes; a real edit still wins."""
+    store.ingest("ilo", [archive("Jordan launches strategy", "<p>short</p>")], NOW)
+    longer = remote(
+        "JORDAN launches  strategy", key="https://ica.example/1", summary="<p>much longer</p>"
+    )
+    assert store.ingest("ica", [longer], NOW).merged == 1
+    revision = store.revision()
+    again = store.ingest("ilo", [archive("Jordan launches strategy", "<p>short</p>")], NOW)
+    assert (again.updated, again.unchanged) == (0, 1)
+    assert store.published_items()[0].summary == "<p>much longer</p>"
+    assert store.revision() == revision
+    edited = store.ingest("ilo", [archive("Jordan launches strategy", "<p>fixed</p>")], NOW)
+    assert edited.updated == 1
+    assert store.published_items()[0].summary == "<p>fixed</p>"
+
+
+def test_items_stored_before_schema_5_take_their_own_sources_copy_as_before(
+    tmp_path: Path,
+) -> None:
+    """Without a record of what its source sent, a copy that differs is an edit (as
+    before); one that does not only records what was sent."""
+    path = str(tmp_path / "coop.sqlite3")
+    store = Store.open(path)
+    store.ingest("ilo", [archive("A", "<p>a</p>"), archive("B", "<p>b</p>")], NOW)
+    with store.engine.begin() as c:
+        c.execute(text("ALTER TABLE items DROP COLUMN own_digest"))
+        c.execute(text("UPDATE meta SET value = '4' WHERE key = 'schema_version'"))
+    store.close()
+    store = Store.open(path)
+    try:
+        with store.engine.connect() as c:
+            assert c.execute(text("SELECT count(own_digest) FROM items")).scalar() == 0
+        report = store.ingest("ilo", [archive("A", "<p>a</p>"), archive("B", "<p>b2</p>")], NOW)
+        assert (report.updated, report.unchanged) == (1, 1)
+        assert {i.title: i.summary for i in store.published_items()} == {
+            "A": "<p>a</p>",
+            "B": "<p>b2</p>",
+        }
+        with store.engine.connect() as c:
+            assert c.execute(text("SELECT count(own_digest) FROM items")).scalar() == 2
+    finally:
+        store.close()
+
+
 def test_titles_match_only_within_a_day(store: Store) -> None:
     store.ingest("ilo", [archive("Annual report")], NOW)
     later = datetime(2022, 7, 3, tzinfo=UTC)

@@ -7,6 +7,7 @@ stored item's guid, published date and first-seen time are written once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -539,6 +540,7 @@ class _Batch:
         self.changes: dict[int, dict[str, Any]] = {}  # stored item id -> columns to update
         self.new: dict[int, dict[str, Any]] = {}  # provisional id -> the row to insert
         self.keys: list[tuple[str, int]] = []  # (key, item id) for item_sources
+        self.shown = False  # a change reached a column that is published
 
     def apply(self, candidates: Sequence[Candidate], max_indexed: int) -> IngestReport:
         c, report = self.c, self.report
@@ -667,6 +669,7 @@ class _Batch:
             "updated": _ts(item.updated),
             "first_seen": self.now,
             "removed": None,
+            "own_digest": own_digest(item.title, item.summary, item.link),
         }
         row["digest"] = content_digest(row)
         self.new[item_id] = row
@@ -675,8 +678,13 @@ class _Batch:
         return item_id
 
     def _change(self, item_id: int, values: dict[str, Any], links: dict[str, int]) -> bool:
-        if not values:
+        if values.keys() <= {"own_digest"}:  # nothing shown changed
+            if values:
+                self.rows[item_id].update(values)
+                if item_id > 0:
+                    self.changes.setdefault(item_id, {}).update(values)
             return False
+        self.shown = True
         row = self.rows[item_id]
         self.report.updated += 1
         self.report.categories.update(json.loads(values.get("categories", row["categories"])))
@@ -694,7 +702,7 @@ class _Batch:
 
     def _write(self) -> None:
         c = self.c
-        if self.new or self.changes:
+        if self.new or self.shown:
             _changed(c)
         renamed: dict[int, int] = {}
         if self.new:
@@ -737,6 +745,12 @@ def _changed(c: Connection) -> None:
         c.execute(insert(meta).values(key=REVISION, value=token))
 
 
+def own_digest(title: str, summary: str, link: str | None) -> int:
+    """A signed 64-bit digest of the title, summary and link a source sent for an item."""
+    sent = repr((title, summary, link)).encode()
+    return int.from_bytes(hashlib.blake2b(sent, digest_size=8).digest(), "big", signed=True)
+
+
 def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:
     """What another source's copy adds to a stored item: never its guid or dates."""
     item = candidate.item
@@ -755,14 +769,20 @@ def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:
 
 
 def _edits(row: Any, candidate: Candidate) -> dict[str, Any]:
-    """What the item's own source changed since it was stored (never guid or published)."""
+    """What the item's own source changed since it last sent it (never guid or
+    published).  Its title, summary and link count only when they differ from what it
+    sent before: a copy it sends again unchanged leaves what other sources filled in
+    (a longer summary) as it is."""
     item = candidate.item
     values: dict[str, Any] = {}
-    for column, value in [("title", item.title), ("summary", item.summary)]:
-        if value and value != row[column]:
-            values[column] = value
-    if item.link and item.link != row["link"]:
-        values.update(link=item.link, link_key=candidate.link_key)
+    sent = own_digest(item.title, item.summary, item.link)
+    if sent != row["own_digest"]:
+        values["own_digest"] = sent
+        for column, value in [("title", item.title), ("summary", item.summary)]:
+            if value and value != row[column]:
+                values[column] = value
+        if item.link and item.link != row["link"]:
+            values.update(link=item.link, link_key=candidate.link_key)
     if _ts(item.updated) > row["updated"]:
         values["updated"] = _ts(item.updated)
     return values

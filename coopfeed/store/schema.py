@@ -68,6 +68,10 @@ items = Table(
     # A digest of every column a publish shows (see store.content_digest): a publish
     # compares it, not the text, to know which files an item's change reaches.
     Column("digest", BigInteger, nullable=False, default=0, server_default=text("0")),
+    # A digest of the title, summary and link the item's own source last sent (see
+    # store.own_digest): what tells that source's edit from its unchanged copy of an item
+    # that another source's longer summary filled in.  NULL: not known (stored before).
+    Column("own_digest", BigInteger),
     UniqueConstraint("guid").ddl_if(dialect="sqlite"),
     Index("items_guid_md5", text("md5(guid)"), unique=True).ddl_if(dialect=_PG),
     Index("items_guid", "guid", postgresql_using="hash").ddl_if(dialect=_PG),
@@ -164,6 +168,11 @@ def _v4(connection: Connection) -> None:
 _FILL_ROWS = 5_000
 
 
+def _v5(connection: Connection) -> None:
+    if "own_digest" not in {column["name"] for column in inspect(connection).get_columns("items")}:
+        connection.execute(text("ALTER TABLE items ADD COLUMN own_digest BIGINT"))
+
+
 #: The columns of ``items`` that :func:`content_digest` covers: all a publish reads.
 DIGESTED = (
     "guid",
@@ -187,7 +196,7 @@ def content_digest(row: Mapping[Any, Any]) -> int:
 
 
 #: Migration n brings the schema from version n-1 to n.  Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The PostgreSQL advisory lock (held to the end of the transaction) that makes
