@@ -788,27 +788,16 @@ def _edits(row: Any, candidate: Candidate) -> dict[str, Any]:
     return values
 
 
-def _item(
-    row: Any, decoded: dict[str, tuple[str, ...]] | None = None, with_summary: bool = True
-) -> Item:
-    """The Item of a row (summary left empty without ``with_summary``); ``decoded``
-    caches the JSON arrays decoded so far."""
-    if decoded is None:
-        decoded = {}
-    categories, authors = row["categories"], row["authors"]
-    if categories not in decoded:
-        decoded[categories] = tuple(json.loads(categories))
-    if authors not in decoded:
-        decoded[authors] = tuple(json.loads(authors))
+def _item(row: Any) -> Item:
     return Item(
         guid=row["guid"],
         title=row["title"],
         link=row["link"],
         published=datetime.fromtimestamp(row["published"], UTC),
         updated=datetime.fromtimestamp(row["updated"], UTC),
-        summary=row["summary"] if with_summary else "",
-        categories=decoded[categories],
-        authors=decoded[authors],
+        summary=row["summary"],
+        categories=tuple(json.loads(row["categories"])),
+        authors=tuple(json.loads(row["authors"])),
         source=row["source"],
         anchor=row["anchor"],
     )
