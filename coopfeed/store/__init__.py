@@ -7,7 +7,6 @@ stored item's guid, published date and first-seen time are written once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -43,6 +42,7 @@ from coopfeed.store.matching import EXTRA, MAX_INDEXED, TitleIndex, order, searc
 from coopfeed.store.schema import (
     archive_pages,
     content_digest,
+    digest64,
     item_sources,
     items,
     meta,
@@ -746,9 +746,8 @@ def _changed(c: Connection) -> None:
 
 
 def own_digest(title: str, summary: str, link: str | None) -> int:
-    """A signed 64-bit digest of the title, summary and link a source sent for an item."""
-    sent = repr((title, summary, link)).encode()
-    return int.from_bytes(hashlib.blake2b(sent, digest_size=8).digest(), "big", signed=True)
+    """A digest of the title, summary and link a source sent for an item."""
+    return digest64((title, summary, link))
 
 
 def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:

@@ -248,7 +248,8 @@ class TitleIndex:
         those inside the key (not made with the padding) first."""
         counts = self._counts
         grams = sorted(
-            trigrams(title_key), key=lambda gram: (gram not in title_key, counts[gram], gram)
+            self._key(title_key).grams,
+            key=lambda gram: (gram not in title_key, counts[gram], gram),
         )
         return grams[: _how_many(len(grams), policy.similarity) + extra]
 
@@ -304,7 +305,7 @@ class TitleIndex:
         """The keys in the window that have enough of this one's rarest trigrams."""
         # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
         grams = self.rarest(title_key, policy, EXTRA)
-        size = len(trigrams(title_key))
+        size = len(self._key(title_key).grams)
         least = len(grams) - _how_many(size, policy.similarity) + 1
         days = range(
             _day(published - int(policy.near_duplicate_window)),

@@ -150,7 +150,7 @@ def _v3(connection: Connection) -> None:
 
 
 def _v4(connection: Connection) -> None:
-    if "digest" in {column["name"] for column in inspect(connection).get_columns("items")}:
+    if _has_column(connection, "digest"):
         return  # v1 of a new database made it already
     connection.execute(text("ALTER TABLE items ADD COLUMN digest BIGINT NOT NULL DEFAULT 0"))
     columns = [items.c.id, *(items.c[name] for name in DIGESTED)]
@@ -169,8 +169,12 @@ _FILL_ROWS = 5_000
 
 
 def _v5(connection: Connection) -> None:
-    if "own_digest" not in {column["name"] for column in inspect(connection).get_columns("items")}:
+    if not _has_column(connection, "own_digest"):  # v1 of a new database made it already
         connection.execute(text("ALTER TABLE items ADD COLUMN own_digest BIGINT"))
+
+
+def _has_column(connection: Connection, name: str) -> bool:
+    return name in {column["name"] for column in inspect(connection).get_columns("items")}
 
 
 #: The columns of ``items`` that :func:`content_digest` covers: all a publish reads.
@@ -190,8 +194,13 @@ DIGESTED = (
 
 def content_digest(row: Mapping[Any, Any]) -> int:
     """A signed 64-bit digest of an item row's :data:`DIGESTED` columns."""
-    shown = "\x00".join(repr(row[name]) for name in DIGESTED)  # repr: None is not "None"
-    value = hashlib.blake2b(shown.encode(), digest_size=8).digest()
+    return digest64(tuple(row[name] for name in DIGESTED))
+
+
+def digest64(values: tuple[object, ...]) -> int:
+    """A signed 64-bit digest (a BIGINT column holds it) of the repr of ``values``
+    (repr: None is not "None")."""
+    value = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
     return int.from_bytes(value, "big", signed=True)
 
 
