@@ -67,7 +67,8 @@ Built-in routes:
 Records: ``requests`` (every request: method, path, query, headers, and the
 If-None-Match / If-Modified-Since / User-Agent / Accept-Encoding shortcuts), ``count(path)``,
 ``requests_to(path)``, ``max_in_flight(host)`` (the most requests handled at once, per Host
-header name, or overall when ``host`` is None) and ``reset()``.  Use ``url(path,
+header name, or overall when ``host`` is None), ``connections`` (TCP connections accepted)
+and ``reset()``.  Use ``url(path,
 host="localhost")`` to reach the same server under a second host name.
 
 Built on ``http.server.ThreadingHTTPServer``: TCP_NODELAY, a deep listen backlog, daemon
@@ -200,6 +201,7 @@ class FeedServer:
         self._log: list[Request] = []
         self._in_flight: Counter[str] = Counter()
         self._max_in_flight: Counter[str] = Counter()
+        self._accepted = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._install_routes()
@@ -335,11 +337,18 @@ class FeedServer:
         with self._lock:
             return self._max_in_flight["*" if host is None else host]
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted (since the start or the last ``reset()``)."""
+        with self._lock:
+            return self._accepted
+
     def reset(self) -> None:
-        """Forget the request log and the in-flight maxima."""
+        """Forget the request log, the in-flight maxima and the connection count."""
         with self._lock:
             self._log.clear()
             self._max_in_flight.clear()
+            self._accepted = 0
 
     # -- serving -----------------------------------------------------------------------
 
@@ -523,6 +532,8 @@ class _Server(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
             self._connections.add(request)
+        with self.feed._lock:
+            self.feed._accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:

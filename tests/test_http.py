@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import socket
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
-from httpserver import FEEDS, FeedServer, gzip_bomb
+from httpserver import FEEDS, FeedServer, Reply, Request, gzip_bomb
 
 from coopfeed import __version__
 from coopfeed.sources.http import (
     FetchRequest,
     FetchResponse,
     FetchSettings,
+    _Fetcher,
     backoff_delay,
     fetch_all,
 )
@@ -353,6 +357,86 @@ def test_results_keep_the_order_of_requests(http_server: FeedServer) -> None:
     responses = fetch_all(requests, FetchSettings(), base_dir=FEEDS, now=NOW)
     assert [r.source for r in responses] == ["slow", "missing", "file", "rss"]
     assert [r.ok for r in responses] == [True, False, True, True]
+
+
+def test_not_modified_redirect_and_error_responses_keep_their_connection(
+    http_server: FeedServer,
+) -> None:
+    """A 304, a redirect and a 404 have no body worth reading, but the connection they came
+    on is still good: the next request goes out on it (a new one would cost a TCP and, over
+    https, a TLS handshake per source)."""
+    first = fetch(http_server.url("/rss2.xml"))
+    one_at_a_time = FetchSettings(concurrency=1, per_host=1)
+    requests = [
+        *(FetchRequest(f"same{i}", first.url, etag=first.etag) for i in range(4)),
+        FetchRequest("redirected", http_server.url("/redirect/2")),
+        FetchRequest("missing", http_server.url("/missing.xml")),
+        FetchRequest("last", first.url, etag=first.etag),
+    ]
+    http_server.reset()
+    responses = fetch_all(requests, one_at_a_time, base_dir=FEEDS, now=NOW)
+    assert [r.not_modified for r in responses] == [True] * 4 + [False, False, True]
+    assert responses[4].ok and responses[4].body and responses[5].status == 404
+    assert len(http_server.requests) == 9  # 4 + 3 for the redirects + 1 + 1
+    assert http_server.connections == 1
+
+
+def test_a_host_gets_back_the_connection_it_used_last(http_server: FeedServer) -> None:
+    """Each of the two slots keeps one connection; a request goes out on the one its host
+    used last, not on whichever is free, so alternating hosts still costs no handshakes."""
+    first = fetch(http_server.url("/rss2.xml"))
+    settings = FetchSettings(concurrency=2, per_host=1)
+    requests = [
+        FetchRequest(f"{host}{i}", http_server.url("/rss2.xml", host=host), etag=first.etag)
+        for i in range(3)
+        for host in ("127.0.0.1", "localhost")
+    ]
+    http_server.reset()
+    responses = fetch_all(requests, settings, base_dir=FEEDS, now=NOW)
+    assert all(r.not_modified for r in responses)
+    assert {r.host for r in http_server.requests} == {"127.0.0.1", "localhost"}
+    assert http_server.connections == 2
+
+
+def test_an_idle_client_is_chosen_by_the_host_it_reached_last() -> None:
+    """Which idle slot a request takes: its host's, else the most recently freed, else a
+    new one (never more than the slots, which the caller holds)."""
+    made: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        made.append(httpx.AsyncClient())
+        return made[-1]
+
+    fetcher = _Fetcher(make, FetchSettings(concurrency=3), FEEDS, NOW)
+    a, b = fetcher._client("a.example"), fetcher._client("b.example")
+    assert made == [a, b] and a is not b
+    fetcher.idle += [("a.example", a), ("b.example", b)]
+    assert fetcher._client("a.example") is a  # not b, freed last
+    fetcher.idle.append(("a.example", a))
+    assert fetcher._client("c.example") is a  # no match: the most recently freed
+    assert fetcher._client("c.example") is b
+    assert fetcher._client("c.example") is made[2] and len(made) == 3
+    asyncio.run(fetcher.aclose())
+    assert all(client.is_closed for client in made)
+
+
+def test_an_error_page_that_drips_is_not_waited_for(http_server: FeedServer) -> None:
+    """The rest of an unwanted body is read only to keep the connection; a 503 whose page
+    comes a byte a second is reported as the 503 it is, long before the deadline."""
+
+    def dripping_503(request: Request) -> Reply:
+        def chunks() -> Iterator[bytes]:
+            for _ in range(100):
+                yield b"x"
+                if http_server.wait(1):
+                    return
+
+        return Reply(503, chunks(), {"Retry-After": "60"}, length=100)
+
+    http_server.route("/busy", dripping_503)
+    response = fetch(http_server.url("/busy"), FetchSettings(deadline=5))
+    assert response.status == 503 and response.retry_after == 60
+    assert response.error is not None and "timed out" not in response.error
 
 
 # -- local files -----------------------------------------------------------------------

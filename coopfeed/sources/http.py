@@ -30,7 +30,7 @@ import os
 import socket
 import ssl
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -56,6 +56,8 @@ __all__ = [
 #: Decoding works in steps of this many bytes, in and out.
 _CHUNK = 64 * 1024
 _MIB = 2**20
+#: How long to wait for the unwanted rest of a response to keep its connection (see _discard).
+_DISCARD_SECONDS = 1.0
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
@@ -155,17 +157,23 @@ async def fetch_many(
         "Accept": _ACCEPT,
         "Accept-Encoding": ", ".join(_ENCODINGS),
     }
-    connections = max(1, settings.concurrency)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(
+    # One client of one connection per slot: httpcore's pool checks every connection it
+    # holds (is its socket readable?) each time a request starts or ends, so one pool of
+    # ``concurrency`` connections costs O(concurrency) per request; ten of one cost O(1).
+    # A slot's client keeps its connection alive for the next request to the same host.
+    make_client = functools.partial(
+        httpx.AsyncClient,
         headers=headers,
         verify=_tls_context(),
         timeout=httpx.Timeout(settings.timeout, pool=None),
-        limits=limits,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         follow_redirects=False,
-    ) as client:
-        fetcher = _Fetcher(client, settings, base_dir, now)
+    )
+    fetcher = _Fetcher(make_client, settings, base_dir, now)
+    try:
         return list(await asyncio.gather(*(fetcher.fetch(request) for request in requests)))
+    finally:
+        await fetcher.aclose()
 
 
 @functools.cache
@@ -191,9 +199,15 @@ class _Progress:
 
 class _Fetcher:
     def __init__(
-        self, client: httpx.AsyncClient, settings: FetchSettings, base_dir: Path, now: datetime
+        self,
+        make_client: Callable[[], httpx.AsyncClient],
+        settings: FetchSettings,
+        base_dir: Path,
+        now: datetime,
     ) -> None:
-        self.client = client
+        self.make_client = make_client
+        self.clients: list[httpx.AsyncClient] = []  # every client made, to close at the end
+        self.idle: list[tuple[str, httpx.AsyncClient]] = []  # (host it last reached, client)
         self.settings = settings
         self.base_dir = base_dir
         self.now = now
@@ -220,18 +234,39 @@ class _Fetcher:
         )
         progress = _Progress([request.url])
         async with self.slots, per_host:
+            client = self._client(host)
             try:
                 async with asyncio.timeout(self.settings.deadline):
-                    return await self._follow(request, progress)
+                    return await self._follow(client, request, progress)
             except TimeoutError:
                 reason = f"timed out after {self.settings.deadline:g} s (deadline)"
             except _Failure as failure:
                 reason = str(failure)
             except (httpx.HTTPError, httpx.InvalidURL, OSError, zlib.error, ValueError) as exc:
                 reason = _describe(exc, self.settings)
+            finally:
+                self.idle.append((host, client))
             return _failed(request, progress.urls[-1], reason, progress.status, progress.headers)
 
-    async def _follow(self, request: FetchRequest, progress: _Progress) -> FetchResponse:
+    def _client(self, host: str) -> httpx.AsyncClient:
+        """An idle client, the one last used for ``host`` if any (its connection may still
+        be open), else a new one.  A slot is held: there are never more clients than slots."""
+        for index in range(len(self.idle) - 1, -1, -1):
+            if self.idle[index][0] == host:
+                return self.idle.pop(index)[1]
+        if self.idle:
+            return self.idle.pop()[1]
+        client = self.make_client()
+        self.clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+    async def _follow(
+        self, client: httpx.AsyncClient, request: FetchRequest, progress: _Progress
+    ) -> FetchResponse:
         """GET the URL, following at most ``max_redirects`` redirects, noting in
         ``progress`` each URL reached and the last status received."""
         headers = {}
@@ -239,14 +274,15 @@ class _Fetcher:
             headers["If-None-Match"] = request.etag
         if request.last_modified:
             headers["If-Modified-Since"] = request.last_modified
-        outgoing = self.client.build_request("GET", request.url, headers=headers)
+        outgoing = client.build_request("GET", request.url, headers=headers)
         while True:
-            response = await self.client.send(outgoing, stream=True)
+            response = await client.send(outgoing, stream=True)
             progress.status = response.status_code
             progress.headers = dict(response.headers.items())
             try:
                 if response.next_request is None:
                     return await self._finish(request, response)
+                await _discard(response)
                 outgoing = response.next_request
                 if outgoing.url.scheme not in ("http", "https"):
                     raise _Failure(f"redirect to unsupported URL scheme {outgoing.url.scheme!r}")
@@ -270,6 +306,8 @@ class _Fetcher:
             last_modified=request.last_modified,
             max_age=_max_age(response.headers),
         )
+        if not 200 <= status < 300:
+            await _discard(response)
         if status == 304:
             return replace(
                 result,
@@ -335,6 +373,23 @@ class _Fetcher:
         if len(body) > cap:
             raise _Failure(f"body larger than {_size(cap)}")
         return replace(result, body=body)
+
+
+async def _discard(response: httpx.Response) -> None:
+    """Read the rest of a response whose body is not wanted (a 304, a redirect, an error
+    page), so that its connection goes back to the pool: one closed unread is closed for
+    good, and the next request pays for a new TCP (and TLS) handshake.  A rest longer than
+    _CHUNK bytes, or slower than _DISCARD_SECONDS, is not worth waiting for: the connection
+    is closed as before."""
+    received = 0
+    try:
+        async with asyncio.timeout(_DISCARD_SECONDS):
+            async for raw in response.aiter_raw():
+                received += len(raw)
+                if received > _CHUNK:
+                    return
+    except (TimeoutError, httpx.HTTPError):
+        return
 
 
 # -- decoding ----------------------------------------------------------------------------
