@@ -1,11 +1,11 @@
 """Fetching: FetchRequests (http(s) URLs, file URLs, paths) go in, FetchResponses come out.
 
 A response carries the decoded body bytes, or ``not_modified``, or a one-line ``error``; it
-never raises for a source's problem.  :func:`fetch_many` fetches concurrently with one
-``httpx.AsyncClient`` (HTTP/1.1, connection reuse), a global and a per-host limit, a
-connect/read timeout *and* a total deadline per request (redirects and body included),
-conditional GET, at most ``max_redirects`` redirects, and a cap on the decompressed body
-(a gzip bomb stops at the cap with bounded memory).  Nothing is parsed here, and nothing
+never raises for a source's problem.  :func:`fetch_many` fetches concurrently through
+``httpx.AsyncClient`` (HTTP/1.1, one kept-alive connection per slot of the global limit),
+a global and a per-host limit, a connect/read timeout *and* a total deadline per request
+(redirects and body included), conditional GET, at most ``max_redirects`` redirects, and
+a cap on the decompressed body (a gzip bomb stops at the cap with bounded memory).  Nothing is parsed here, and nothing
 but the configured ``file://`` URLs and paths is read from disk.
 
 Decisions:
