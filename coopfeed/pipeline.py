@@ -25,7 +25,13 @@ from coopfeed.prepare import Parsed, Prepared, parse_and_prepare, prepare
 from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
-from coopfeed.sources.http import FetchRequest, FetchResponse, backoff_delay, fetch_all
+from coopfeed.sources.http import (
+    FetchRequest,
+    FetchResponse,
+    FetchSession,
+    backoff_delay,
+    fetch_all,
+)
 from coopfeed.store import IngestReport, Published, SourceState, Store
 from coopfeed.types import Feed, Item, SourceResult
 from coopfeed.workers import Result, WorkerDied, Workers
@@ -101,11 +107,13 @@ def refresh(
     size = chunk or CHUNK
     outcomes: list[SourceOutcome] = []
     waiting: list[tuple[SourceConfig, Pending]] = []
-    for start in range(0, len(due), size):
-        started = start_sources(config, store, due[start : start + size], now, workers)
-        if waiting:
-            outcomes.extend(_store_arrived(config, store, waiting, now))
-        waiting = started
+    with FetchSession() as session:  # one loop, connections kept from chunk to chunk
+        for start in range(0, len(due), size):
+            sources = due[start : start + size]
+            started = start_sources(config, store, sources, now, workers, session)
+            if waiting:
+                outcomes.extend(_store_arrived(config, store, waiting, now))
+            waiting = started
     if waiting:
         outcomes.extend(_store_arrived(config, store, waiting, now))
     return tuple(outcomes)
@@ -124,10 +132,16 @@ def fetch_sources(
 
 
 def start_sources(
-    config: Config, store: Store, due: Sequence[SourceConfig], now: datetime, workers: Workers
+    config: Config,
+    store: Store,
+    due: Sequence[SourceConfig],
+    now: datetime,
+    workers: Workers,
+    session: FetchSession | None = None,
 ) -> list[tuple[SourceConfig, Pending]]:
-    """Fetch the given sources and hand the bodies to be parsed to ``workers``; what
-    each source gave is then ``pending.get()``.  Writes nothing."""
+    """Fetch the given sources (in ``session``, if given) and hand the bodies to be
+    parsed to ``workers``; what each source gave is then ``pending.get()``.  Writes
+    nothing."""
     known = store.source_states([source.name for source in due])
     states = {source.name: known.get(source.name) or SourceState(source.name) for source in due}
     feeds = [source for source in due if source.type == "feed"]
@@ -138,7 +152,9 @@ def start_sources(
     responses = {
         response.source: response
         for response in (
-            fetch_all(requests, config.fetch, base_dir=config.base_dir, now=now) if feeds else []
+            fetch_all(requests, config.fetch, base_dir=config.base_dir, now=now, session=session)
+            if feeds
+            else []
         )
     }
     pending: list[Pending] = []

@@ -12,7 +12,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 from httpserver import FEEDS, FeedServer, Reply, Request, gzip_bomb
 
@@ -20,8 +19,9 @@ from coopfeed import __version__
 from coopfeed.sources.http import (
     FetchRequest,
     FetchResponse,
+    FetchSession,
     FetchSettings,
-    _Fetcher,
+    _Clients,
     backoff_delay,
     fetch_all,
 )
@@ -399,25 +399,45 @@ def test_a_host_gets_back_the_connection_it_used_last(http_server: FeedServer) -
 
 
 def test_an_idle_client_is_chosen_by_the_host_it_reached_last() -> None:
-    """Which idle slot a request takes: its host's, else the most recently freed, else a
-    new one (never more than the slots, which the caller holds)."""
-    made: list[httpx.AsyncClient] = []
+    """Which idle slot a request takes: its host's, else the one freed last, else a new
+    one (never more than the slots, which the caller holds)."""
+    clients = _Clients(FetchSettings(concurrency=3))
+    a, b = clients.take("a.example"), clients.take("b.example")
+    assert clients.made == [a, b] and a is not b
+    clients.give_back("a.example", a)
+    clients.give_back("b.example", b)
+    assert clients.take("a.example") is a  # not b, freed last
+    clients.give_back("a.example", a)
+    assert clients.take("c.example") is a  # no match: the one freed last
+    assert clients.take("c.example") is b
+    c = clients.take("c.example")
+    assert clients.made == [a, b, c]
+    asyncio.run(clients.aclose())
+    assert all(client.is_closed for client in clients.made)
 
-    def make() -> httpx.AsyncClient:
-        made.append(httpx.AsyncClient())
-        return made[-1]
 
-    fetcher = _Fetcher(make, FetchSettings(concurrency=3), FEEDS, NOW)
-    a, b = fetcher._client("a.example"), fetcher._client("b.example")
-    assert made == [a, b] and a is not b
-    fetcher.idle += [("a.example", a), ("b.example", b)]
-    assert fetcher._client("a.example") is a  # not b, freed last
-    fetcher.idle.append(("a.example", a))
-    assert fetcher._client("c.example") is a  # no match: the most recently freed
-    assert fetcher._client("c.example") is b
-    assert fetcher._client("c.example") is made[2] and len(made) == 3
-    asyncio.run(fetcher.aclose())
-    assert all(client.is_closed for client in made)
+def test_a_session_keeps_its_connections_from_one_call_to_the_next(
+    http_server: FeedServer,
+) -> None:
+    first = fetch(http_server.url("/rss2.xml"))
+    settings = FetchSettings(concurrency=1)
+    request = FetchRequest("src", first.url, etag=first.etag)
+    http_server.reset()
+    with FetchSession() as session:
+        for _ in range(3):
+            [response] = fetch_all([request], settings, base_dir=FEEDS, now=NOW, session=session)
+            assert response.not_modified
+        assert http_server.connections == 1
+        # Other settings (a reloaded configuration) get clients of their own.
+        other = FetchSettings(concurrency=1, user_agent="other/1")
+        [response] = fetch_all([request], other, base_dir=FEEDS, now=NOW, session=session)
+        assert response.not_modified and http_server.connections == 2
+    assert http_server.requests[-1].user_agent == "other/1"
+    # Without a session each call has connections of its own.
+    http_server.reset()
+    for _ in range(2):
+        assert fetch(first.url, settings, etag=first.etag).not_modified
+    assert http_server.connections == 2
 
 
 def test_an_error_page_that_drips_is_not_waited_for(http_server: FeedServer) -> None:

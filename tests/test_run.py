@@ -15,6 +15,7 @@ import feedparser
 import lxml.html
 import pytest
 from feedcheck import check_atom, check_atom_rng, check_rss
+from httpserver import FeedServer
 
 from coopfeed.cli import main
 
@@ -315,6 +316,36 @@ def test_sources_are_fetched_and_stored_in_chunks(project: Project) -> None:
         assert outcomes[0].ingest.new > 0
         assert all(o.ingest.merged == outcomes[0].ingest.new for o in outcomes[1:])
         assert set(store.source_states()) == {f"f{n}" for n in range(5)}
+    finally:
+        store.close()
+
+
+def test_a_run_keeps_its_connections_from_chunk_to_chunk(
+    project: Project, http_server: FeedServer
+) -> None:
+    """Six feeds on one server, fetched two at a time over one connection: a run that
+    finds them all unchanged opens that connection once, not once per chunk."""
+    from datetime import UTC, datetime
+
+    from coopfeed.config import load_config
+    from coopfeed.pipeline import refresh
+    from coopfeed.store import Store
+
+    text = (DATA / "feeds" / "rss2.xml").read_text(encoding="utf-8")
+    sources = ""
+    for n in range(6):
+        http_server.set_document(f"/feed{n}.xml", text.replace("<title>", f"<title>{n} ", 1))
+        sources += f'[[sources]]\nname = "f{n}"\ntype = "feed"\n'
+        sources += f'url = "{http_server.url(f"/feed{n}.xml")}"\n'
+    config = load_config(project(sources=sources, tables="[fetch]\nconcurrency = 1\n"))
+    store = Store.open(config.database)
+    try:
+        first = refresh(config, store, config.sources, datetime.now(UTC), chunk=2)
+        assert all(o.error is None for o in first) and first[0].ingest.new
+        http_server.reset()
+        again = refresh(config, store, config.sources, datetime.now(UTC), chunk=2)
+        assert [o.not_modified for o in again] == [True] * 6
+        assert len(http_server.requests) == 6 and http_server.connections == 1
     finally:
         store.close()
 

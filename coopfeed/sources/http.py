@@ -5,8 +5,10 @@ never raises for a source's problem.  :func:`fetch_many` fetches concurrently th
 ``httpx.AsyncClient`` (HTTP/1.1, one kept-alive connection per slot of the global limit),
 a global and a per-host limit, a connect/read timeout *and* a total deadline per request
 (redirects and body included), conditional GET, at most ``max_redirects`` redirects, and
-a cap on the decompressed body (a gzip bomb stops at the cap with bounded memory).  Nothing is parsed here, and nothing
-but the configured ``file://`` URLs and paths is read from disk.
+a cap on the decompressed body (a gzip bomb stops at the cap with bounded memory).  Nothing
+is parsed here, and nothing but the configured ``file://`` URLs and paths is read from
+disk.  A :class:`FetchSession` keeps the loop and its connections from one call to the
+next.
 
 Decisions:
 
@@ -30,13 +32,13 @@ import os
 import socket
 import ssl
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -47,6 +49,7 @@ from coopfeed.workers import default_processes
 __all__ = [
     "FetchRequest",
     "FetchResponse",
+    "FetchSession",
     "FetchSettings",
     "backoff_delay",
     "fetch_all",
@@ -139,41 +142,138 @@ def backoff_delay(failures: int, base: float, ceiling: float) -> float:
 
 
 def fetch_all(
-    requests: Sequence[FetchRequest], settings: FetchSettings, *, base_dir: Path, now: datetime
+    requests: Sequence[FetchRequest],
+    settings: FetchSettings,
+    *,
+    base_dir: Path,
+    now: datetime,
+    session: FetchSession | None = None,
 ) -> list[FetchResponse]:
-    """Fetch every request (see :func:`fetch_many`); one response per request, in order."""
+    """Fetch every request (see :func:`fetch_many`); one response per request, in order.
+    With a ``session``, in its event loop and over the connections its earlier calls left
+    open."""
+    if session is not None:
+        return session.fetch_all(requests, settings, base_dir=base_dir, now=now)
     return asyncio.run(fetch_many(requests, settings, base_dir=base_dir, now=now))
 
 
 async def fetch_many(
-    requests: Sequence[FetchRequest], settings: FetchSettings, *, base_dir: Path, now: datetime
+    requests: Sequence[FetchRequest],
+    settings: FetchSettings,
+    *,
+    base_dir: Path,
+    now: datetime,
+    clients: _Clients | None = None,
 ) -> list[FetchResponse]:
     """Fetch every request concurrently; one response per request, in order.
 
-    ``now`` is used only to turn a Retry-After HTTP-date into seconds.
+    ``now`` is used only to turn a Retry-After HTTP-date into seconds.  ``clients`` (made
+    for the same settings, in this event loop) are left open for the next call; without
+    them, clients are made and closed here.
     """
-    headers = {
-        "User-Agent": settings.user_agent,
-        "Accept": _ACCEPT,
-        "Accept-Encoding": ", ".join(_ENCODINGS),
-    }
-    # One client of one connection per slot: httpcore's pool checks every connection it
-    # holds (is its socket readable?) each time a request starts or ends, so one pool of
-    # ``concurrency`` connections costs O(concurrency) per request; ten of one cost O(1).
-    # A slot's client keeps its connection alive for the next request to the same host.
-    make_client = functools.partial(
-        httpx.AsyncClient,
-        headers=headers,
-        verify=_tls_context(),
-        timeout=httpx.Timeout(settings.timeout, pool=None),
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        follow_redirects=False,
-    )
-    fetcher = _Fetcher(make_client, settings, base_dir, now)
+    own = clients is None
+    clients = clients or _Clients(settings)
+    fetcher = _Fetcher(clients, settings, base_dir, now)
     try:
         return list(await asyncio.gather(*(fetcher.fetch(request) for request in requests)))
     finally:
-        await fetcher.aclose()
+        if own:
+            await clients.aclose()
+
+
+class FetchSession:
+    """One event loop, and the connections it keeps alive, for several :func:`fetch_all`
+    calls: a run that fetches its sources a chunk at a time starts one loop and opens
+    each connection once, not once per chunk.  A context manager; close it in the thread
+    that made it."""
+
+    def __init__(self) -> None:
+        self._runner = asyncio.Runner()
+        self._clients: _Clients | None = None
+
+    def fetch_all(
+        self,
+        requests: Sequence[FetchRequest],
+        settings: FetchSettings,
+        *,
+        base_dir: Path,
+        now: datetime,
+    ) -> list[FetchResponse]:
+        return self._runner.run(self._fetch(requests, settings, base_dir, now))
+
+    async def _fetch(
+        self,
+        requests: Sequence[FetchRequest],
+        settings: FetchSettings,
+        base_dir: Path,
+        now: datetime,
+    ) -> list[FetchResponse]:
+        if self._clients is not None and self._clients.settings != settings:
+            await self._clients.aclose()
+            self._clients = None
+        self._clients = self._clients or _Clients(settings)
+        return await fetch_many(
+            requests, settings, base_dir=base_dir, now=now, clients=self._clients
+        )
+
+    def close(self) -> None:
+        try:
+            if self._clients is not None:
+                self._runner.run(self._clients.aclose())
+                self._clients = None
+        finally:
+            self._runner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Clients:
+    """One httpx client of one connection per slot of ``settings.concurrency``, each
+    kept with the host it reached last.  One pool of ``concurrency`` connections would
+    do, but httpcore's pool checks every connection it holds (is its socket readable?)
+    each time a request starts or ends: a pool of ten costs twice the CPU per request of
+    ten pools of one."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self._make = functools.partial(
+            httpx.AsyncClient,
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": _ACCEPT,
+                "Accept-Encoding": ", ".join(_ENCODINGS),
+            },
+            verify=_tls_context(),
+            timeout=httpx.Timeout(settings.timeout, pool=None),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            follow_redirects=False,
+        )
+        self.made: list[httpx.AsyncClient] = []  # every client made, to close at the end
+        self.idle: list[tuple[str, httpx.AsyncClient]] = []  # (host it last reached, client)
+
+    def take(self, host: str) -> httpx.AsyncClient:
+        """An idle client, the one last used for ``host`` if any (its connection may still
+        be open), else the one freed last, else a new one.  The caller holds a slot, so
+        there are never more clients than slots."""
+        for index in range(len(self.idle) - 1, -1, -1):
+            if self.idle[index][0] == host:
+                return self.idle.pop(index)[1]
+        if self.idle:
+            return self.idle.pop()[1]
+        client = self._make()
+        self.made.append(client)
+        return client
+
+    def give_back(self, host: str, client: httpx.AsyncClient) -> None:
+        self.idle.append((host, client))
+
+    async def aclose(self) -> None:
+        for client in self.made:
+            await client.aclose()
 
 
 @functools.cache
@@ -199,15 +299,9 @@ class _Progress:
 
 class _Fetcher:
     def __init__(
-        self,
-        make_client: Callable[[], httpx.AsyncClient],
-        settings: FetchSettings,
-        base_dir: Path,
-        now: datetime,
+        self, clients: _Clients, settings: FetchSettings, base_dir: Path, now: datetime
     ) -> None:
-        self.make_client = make_client
-        self.clients: list[httpx.AsyncClient] = []  # every client made, to close at the end
-        self.idle: list[tuple[str, httpx.AsyncClient]] = []  # (host it last reached, client)
+        self.clients = clients
         self.settings = settings
         self.base_dir = base_dir
         self.now = now
@@ -234,7 +328,7 @@ class _Fetcher:
         )
         progress = _Progress([request.url])
         async with self.slots, per_host:
-            client = self._client(host)
+            client = self.clients.take(host)
             try:
                 async with asyncio.timeout(self.settings.deadline):
                     return await self._follow(client, request, progress)
@@ -245,24 +339,8 @@ class _Fetcher:
             except (httpx.HTTPError, httpx.InvalidURL, OSError, zlib.error, ValueError) as exc:
                 reason = _describe(exc, self.settings)
             finally:
-                self.idle.append((host, client))
+                self.clients.give_back(host, client)
             return _failed(request, progress.urls[-1], reason, progress.status, progress.headers)
-
-    def _client(self, host: str) -> httpx.AsyncClient:
-        """An idle client, the one last used for ``host`` if any (its connection may still
-        be open), else a new one.  A slot is held: there are never more clients than slots."""
-        for index in range(len(self.idle) - 1, -1, -1):
-            if self.idle[index][0] == host:
-                return self.idle.pop(index)[1]
-        if self.idle:
-            return self.idle.pop()[1]
-        client = self.make_client()
-        self.clients.append(client)
-        return client
-
-    async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
 
     async def _follow(
         self, client: httpx.AsyncClient, request: FetchRequest, progress: _Progress
