@@ -482,8 +482,9 @@ def _batch(database: str, seed: str, size: int, stored: int, span_days: float) -
 
 @phase
 def run_dedupe(job: dict[str, Any]) -> dict[str, Any]:
-    """For each size: fill the store up to it, ingest the batch (timed), take the batch
-    out again (its rows, its keys, the fill-ins it made), so every size sees the same work."""
+    """For each size: fill the store up to it and file its titles for matching (as the
+    runs that stored them would have), ingest the batch (timed), take the batch out
+    again (its rows, its keys, the fill-ins it made), so every size sees the same work."""
     from coopfeed.dedupe import MatchPolicy
     from coopfeed.identity import feed_candidate
     from coopfeed.normalize import normalize
@@ -498,6 +499,11 @@ def run_dedupe(job: dict[str, Any]) -> dict[str, Any]:
     for size in job["sizes"]:
         start = time.perf_counter()
         _bulk_fill(database, filled, size - filled, seed, span)
+        store = Store.open(database)
+        try:  # as the runs that stored them would have left them: filed for matching
+            store.file_titles(MatchPolicy())
+        finally:
+            store.close()
         build = time.perf_counter() - start
         filled = size
         raws = _batch(database, seed, job["batch"], min(job["sizes"]), span)
@@ -531,6 +537,7 @@ def _take_out(database: str, stored: int) -> None:
     connection = sqlite3.connect(database)
     try:
         connection.execute("DELETE FROM item_sources WHERE source = 'bench-new'")
+        connection.execute("DELETE FROM title_parts WHERE item_id > ?", (stored,))
         connection.execute("DELETE FROM items WHERE id > ?", (stored,))
         connection.execute(
             "UPDATE items SET summary = '', categories = '[\"News\"]', authors = '[]'"

@@ -12,18 +12,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from coopfeed.dedupe import MatchPolicy, near_duplicate
+from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
 from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
 from coopfeed.store import Store
 from coopfeed.store.matching import (
     EXTRA,
+    PARTS_KEY,
     TitleIndex,
     differ,
+    file_parts,
     partner_sizes,
     search_database,
+    search_parts,
+    uses_parts,
 )
-from coopfeed.store.schema import item_sources, items
+from coopfeed.store.schema import item_sources, items, meta, title_parts
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 BASE = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -87,6 +91,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def fill(store: Store, rows: list[tuple[str, int]]) -> list[tuple[int, str, int]]:
     with store.engine.begin() as c:
         c.execute(items.delete())
+        c.execute(title_parts.delete())
+        c.execute(meta.delete().where(meta.c.key == PARTS_KEY))
         stored = []
         for n, (title, offset) in enumerate(rows, start=1):
             c.execute(
@@ -145,10 +151,29 @@ def test_index_and_database_find_what_a_scan_finds(
     with database.engine.connect() as c:
         grams = index.rarest(key, policy, EXTRA)
         assert search_database(c, key, published, policy, skip, grams) == expected
+    if uses_parts(policy):
+        with database.engine.begin() as c:
+            file_parts(c, policy)
+            assert search_parts(c, key, published, policy, skip) == expected
     loaded = TitleIndex(len(stored))
     with database.engine.connect() as c:
         loaded.load(c, set(range(BASE // 86_400 - 5, BASE // 86_400 + 20)))
     assert loaded.search(key, published, policy, skip) == expected
+
+
+def test_the_database_counts_a_trigram_that_only_the_stored_key_s_padding_makes(
+    database: Store,
+) -> None:
+    """ "co " is inside "solar co opens", but "solar co" has it only padded, at its end:
+    the query must look in the padded key, or it counts 8 shared trigrams of the 9 that
+    reach 0.6, and misses a near duplicate."""
+    policy = MatchPolicy(similarity=0.6)
+    [(item_id, _, _)] = fill(database, [("Solar co", 0)])
+    key = title_key("Solar co opens")
+    assert near_duplicate(key, "solar co", 0.6)
+    with database.engine.connect() as c:
+        grams = sorted(trigrams(key))  # all of them: 9 must be found
+        assert search_database(c, key, BASE, policy, set(), grams) == item_id
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.6, 0.75, 0.85, 0.9, 0.95, 0.99])
@@ -192,10 +217,14 @@ def contents(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object,
     return [tuple(row) for row in stored], [tuple(row) for row in keys]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_database_path_stores_what_the_index_path_stores(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "similarity"), [(1, 0.85), (2, 0.85), (3, 0.7), (4, 0.8)])
+def test_the_database_path_stores_what_the_index_path_stores(
+    tmp_path: Path, seed: int, similarity: float
+) -> None:
     """Sources ingested in turn, one store indexing every day, one asking the database
-    (an index too small for any day): the same rows, the same ids, the same merges."""
+    (an index too small for any day; through title_parts from 0.8 up, else by trigram
+    substrings): the same rows, the same ids, the same merges."""
+    policy = MatchPolicy(similarity=similarity)
     indexed = Store.open(str(tmp_path / "indexed.sqlite3"))
     asking = Store.open(str(tmp_path / "asking.sqlite3"))
     asking.max_indexed = 0
@@ -203,8 +232,8 @@ def test_the_database_path_stores_what_the_index_path_stores(tmp_path: Path, see
         for round_ in range(2):  # the second round finds everything stored
             for source in ("ica", "ilo", "coop", "wire"):
                 batch = candidates(seed, source, 60)
-                a = indexed.ingest(source, batch, NOW + timedelta(hours=round_))
-                b = asking.ingest(source, batch, NOW + timedelta(hours=round_))
+                a = indexed.ingest(source, batch, NOW + timedelta(hours=round_), policy)
+                b = asking.ingest(source, batch, NOW + timedelta(hours=round_), policy)
                 assert (a.new, a.merged, a.updated, a.unchanged) == (
                     b.new,
                     b.merged,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import Normalized
@@ -150,6 +151,62 @@ def test_items_stored_before_schema_5_take_their_own_sources_copy_as_before(
         }
         with store.engine.connect() as c:
             assert c.execute(text("SELECT count(own_digest) FROM items")).scalar() == 2
+    finally:
+        store.close()
+
+
+def test_title_parts_are_filed_on_the_first_ingest_and_again_when_the_threshold_changes(
+    tmp_path: Path,
+) -> None:
+    """A store from before schema 6 has no title_parts: the first search of the
+    database files every stored title, and finds a near duplicate through them (the
+    batch's new item is filed by the next search); a changed threshold files them all
+    again, and one below 0.8 stops keeping them."""
+    path = str(tmp_path / "coop.sqlite3")
+    store = Store.open(path)
+    store.ingest(
+        "ica", [remote(f"Solar cooperative number {n} opens", key=f"k{n}") for n in range(5)], NOW
+    )
+    with store.engine.begin() as c:
+        c.execute(text("DROP TABLE title_parts"))
+        c.execute(text("DELETE FROM meta WHERE key = 'title_parts'"))
+        c.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
+    store.close()
+
+    def filed() -> tuple[str | None, int, int]:
+        with store.engine.connect() as c:
+            value = c.execute(text("SELECT value FROM meta WHERE key = 'title_parts'")).scalar()
+            rows = c.execute(text("SELECT count(*) FROM title_parts")).scalar()
+            items = c.execute(text("SELECT count(DISTINCT item_id) FROM title_parts")).scalar()
+        return value, int(rows or 0), int(items or 0)
+
+    store = Store.open(path)
+    store.max_indexed = 0  # every search asks the database
+    try:
+        assert filed() == (None, 0, 0)
+        near = remote("Solar cooperatives number 3 opens", key="e1", source="euc")
+        report = store.ingest(
+            "euc", [near, remote("Dairy union votes", key="e2", source="euc")], NOW
+        )
+        assert (report.new, report.merged) == (1, 1)
+        value, rows, items = filed()
+        assert value == "0.85 5" and items == 5 and rows >= 5 * 5
+        strict = MatchPolicy(similarity=0.95)
+        report = store.ingest(
+            "wire", [remote("Dairy union votes.", key="w1", source="wire")], NOW, strict
+        )
+        assert report.merged == 1
+        value, rows_95, items = filed()
+        assert value == "0.95 6" and items == 6
+        store.ingest(
+            "ilo",
+            [remote("Something else", key="i1", source="ilo")],
+            NOW,
+            MatchPolicy(similarity=0.7),
+        )
+        assert filed()[0] is None  # no longer kept up to date
+        store.file_titles()  # what a run does once it has stored what it fetched
+        assert filed()[0] == "0.85 7" and filed()[2] == 7
     finally:
         store.close()
 

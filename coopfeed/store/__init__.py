@@ -38,7 +38,17 @@ from coopfeed.dedupe import MatchPolicy, trigrams
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
-from coopfeed.store.matching import EXTRA, MAX_INDEXED, TitleIndex, order, search_database
+from coopfeed.store.matching import (
+    EXTRA,
+    MAX_INDEXED,
+    TitleIndex,
+    file_parts,
+    forget_parts,
+    order,
+    search_database,
+    search_parts,
+    uses_parts,
+)
 from coopfeed.store.schema import (
     archive_pages,
     content_digest,
@@ -323,6 +333,21 @@ class Store:
                 self._index = None  # it may hold rows the rollback took back
                 raise
 
+    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY) -> None:
+        """File the titles stored since the last time in ``title_parts``, all in one
+        transaction (see :func:`coopfeed.store.matching.file_parts`).  A run does it once
+        it has stored what it fetched, so that the next run's searches find them filed;
+        a search that finds some not filed yet files them itself."""
+        if not uses_parts(policy):
+            return
+        try:
+            with self._index_lock, self._connect() as c:
+                file_parts(c, policy)
+        except StoreError as e:
+            if not isinstance(e.__cause__, IntegrityError):
+                raise
+            log.info("titles filed meanwhile by another process")
+
     def forget_titles(self) -> None:
         """Drop the in-memory title index and the trigram cache: a run that has stored
         what it fetched leaves that memory to publishing (at 1,000 feeds about 90 MB of
@@ -541,6 +566,11 @@ class _Batch:
         self.new: dict[int, dict[str, Any]] = {}  # provisional id -> the row to insert
         self.keys: list[tuple[str, int]] = []  # (key, item id) for item_sources
         self.shown = False  # a change reached a column that is published
+        # Near duplicates through title_parts (None: not for this policy), brought up to
+        # date by the batch's first search of the database (then True).
+        self.parts: bool | None = False if uses_parts(policy) else None
+        if self.parts is None:
+            forget_parts(c)
 
     def apply(self, candidates: Sequence[Candidate], max_indexed: int) -> IngestReport:
         c, report = self.c, self.report
@@ -635,8 +665,14 @@ class _Batch:
         found = self.index.search(key, published, policy, own)
         if self.index.covers(published, policy):
             return found
-        grams = self.index.rarest(key, policy, EXTRA)
-        stored = search_database(self.c, key, published, policy, own, grams)
+        if self.parts is not None:
+            if not self.parts:
+                file_parts(self.c, policy)
+                self.parts = True
+            stored = search_parts(self.c, key, published, policy, own)
+        else:
+            grams = self.index.rarest(key, policy, EXTRA)
+            stored = search_database(self.c, key, published, policy, own, grams)
         if stored is None or found is None:
             return stored if found is None else found
 

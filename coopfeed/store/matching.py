@@ -37,6 +37,8 @@ one query, filtered by date, length and the key's rarest trigrams
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,11 +46,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
-from coopfeed.store.schema import items
+from coopfeed.store.schema import items, meta, title_parts
+
+log = logging.getLogger(__name__)
 
 #: The most items the index holds (about 2 KB an item, its title key included).
 MAX_INDEXED = 250_000
@@ -129,6 +133,26 @@ def partner_parts(size: int, threshold: float) -> frozenset[int]:
     return frozenset(part_count(other, threshold) for other in partner_sizes(size, threshold))
 
 
+_CODES: dict[str, int] = {}
+
+
+def codes(grams: Iterable[str]) -> list[int]:
+    """The trigrams' hashes: 32 bits of BLAKE2b, the same in every process (signatures
+    are stored), remembered per trigram.  Not CRC-32: it is linear, so the XOR of a
+    part's CRCs is the CRC of the XOR of its trigrams, and unrelated parts collide."""
+    known = _CODES
+    if len(known) > 1_000_000:  # a bound for stores in many scripts
+        known.clear()
+    found = []
+    for gram in grams:
+        code = known.get(gram)
+        if code is None:
+            digest = hashlib.blake2b(gram.encode("utf-8", "surrogatepass"), digest_size=4)
+            code = known[gram] = int.from_bytes(digest.digest(), "big")
+        found.append(code)
+    return found
+
+
 def signatures(codes: list[int], parts: int) -> list[int]:
     """A signature for each of ``parts`` parts that trigrams are dealt into by their
     hashes (``codes``): the XOR of its trigrams' hashes, told apart from the other parts'
@@ -207,7 +231,7 @@ class TitleIndex:
         last = self._last
         if last is None or last.text != title_key:
             grams = trigrams(title_key)
-            last = self._last = _Key(title_key, grams, [hash(gram) for gram in grams], {})
+            last = self._last = _Key(title_key, grams, codes(grams), {})
         return last
 
     def _file(self, position: int, key: _Key, published: int) -> None:
@@ -265,7 +289,7 @@ class TitleIndex:
             if item_id in skip or abs(dates[position] - published) > policy.same_title_window:
                 continue
             if best is None or order(item_id) < order(best):
-                best = item_id
+                best = int(item_id)
         if best is not None or policy.similarity >= 1.0:
             return best
         if policy.similarity != self._similarity:
@@ -434,10 +458,12 @@ def search_database(
         conditions.append(func.length(items.c.title_key).between(shortest, longest))
         padded = literal("  ") + items.c.title_key + literal(" ")
         hits = [
-            # A trigram inside the key needs no padding (no string built per row).
+            # Only a trigram that starts or ends with a space can come from a row's
+            # padding; the others are looked for in the key itself (no string built
+            # per row).  Being inside *this* key says nothing about the row's.
             case(
                 (
-                    (items.c.title_key if gram in title_key else padded).like(
+                    (padded if gram[0] == " " or gram[-1] == " " else items.c.title_key).like(
                         f"%{_escape(gram)}%", escape="\\"
                     ),
                     1,
@@ -466,6 +492,127 @@ def search_database(
         ):
             near = item_id
     return equal if equal is not None else near
+
+
+def uses_parts(policy: MatchPolicy) -> bool:
+    """Whether near duplicates are found by stored part signatures for this policy."""
+    return SIGNATURES_FROM <= policy.similarity < 1.0
+
+
+#: meta's key for what ``title_parts`` holds: "<threshold> <last item id filed>".
+PARTS_KEY = "title_parts"
+
+
+def file_parts(c: Connection, policy: MatchPolicy) -> None:
+    """Bring ``title_parts`` up to date for a policy that :func:`uses_parts`: file the
+    items stored since it was last brought up to date (all of them after the upgrade to
+    schema 6 or a change of threshold).  Done when a search first needs the table, not
+    as each item is stored: a run that finds every near duplicate in memory (a first run
+    over many feeds) would pay for scattered writes to a large index in every
+    transaction; filed later, many at a time and in order, they cost far less."""
+    value = c.execute(select(meta.c.value).where(meta.c.key == PARTS_KEY)).scalar()
+    threshold, _, last = (value or "").partition(" ")
+    wanted = repr(policy.similarity)
+    if threshold != wanted or not last.isdigit():
+        c.execute(title_parts.delete())
+        last = "0"
+    upto = int(last)
+    filed = 0
+    columns = (items.c.id, items.c.title_key, items.c.published)
+    while True:
+        query = select(*columns).where(items.c.id > upto).order_by(items.c.id).limit(_FILL_ROWS)
+        rows = c.execute(query).all()
+        if not rows:
+            break
+        parts = [
+            part
+            for item_id, key, published in rows
+            for part in part_rows(item_id, key, published, policy.similarity)
+        ]
+        parts.sort()  # in the table's order: each page written once
+        _insert_parts(c, parts)
+        upto, filed = rows[-1][0], filed + len(rows)
+    if filed > _FILL_ROWS:
+        log.info("filed the titles of %d stored items for near-duplicate matching", filed)
+    if value is not None and filed == 0 and threshold == wanted:
+        return
+    c.execute(meta.delete().where(meta.c.key == PARTS_KEY))
+    c.execute(insert(meta).values(key=PARTS_KEY, value=f"{wanted} {upto}"))
+
+
+def forget_parts(c: Connection) -> None:
+    """``title_parts`` is no longer kept up to date (the policy does not use it): if it
+    is ever used again, it is filed anew."""
+    if c.execute(select(meta.c.value).where(meta.c.key == PARTS_KEY)).scalar() is not None:
+        c.execute(meta.delete().where(meta.c.key == PARTS_KEY))
+
+
+_FILL_ROWS = 5_000
+
+
+def part_rows(
+    item_id: int, title_key: str, published: int, threshold: float
+) -> list[tuple[int, int, int]]:
+    """The ``title_parts`` rows (signature, published, item_id) that file an item for
+    near-duplicate matching."""
+    grams = trigrams(title_key)
+    signed = signatures(codes(grams), part_count(len(grams), threshold))
+    return [(signature, published, item_id) for signature in set(signed)]
+
+
+def _insert_parts(c: Connection, rows: list[tuple[int, int, int]]) -> None:
+    """Insert plain tuples through the driver: SQLAlchemy's own executemany spends more
+    on building a dict of parameters per row than the database spends on the row."""
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(c.dialect.paramstyle)
+    if marker is None:
+        c.execute(
+            insert(title_parts),
+            [{"signature": s, "published": p, "item_id": i} for s, p, i in rows],
+        )
+        return
+    columns = "signature, published, item_id"
+    values = ", ".join([marker] * 3)
+    c.exec_driver_sql(f"INSERT INTO title_parts ({columns}) VALUES ({values})", rows)
+
+
+def search_parts(
+    c: Connection, title_key: str, published: int, policy: MatchPolicy, skip: set[int]
+) -> int | None:
+    """:func:`search_database` through the stored part signatures (for a policy that
+    :func:`uses_parts`): an equal title by its key, else the keys that share a part with
+    this one, dealt as theirs were, within the window (see the module's docstring)."""
+    same = policy.same_title_window
+    query = select(items.c.id).where(
+        items.c.title_key == title_key,
+        items.c.published.between(published - same, published + same),
+    )
+    equal = [int(item_id) for (item_id,) in c.execute(query) if item_id not in skip]
+    if equal:
+        return min(equal)
+    grams = trigrams(title_key)
+    code_list = codes(grams)
+    wanted: set[int] = set()
+    for count in partner_parts(len(grams), policy.similarity):
+        wanted.update(signatures(code_list, count))
+    near = int(policy.near_duplicate_window)
+    found = (
+        select(items.c.id, items.c.title_key)
+        .join(title_parts, title_parts.c.item_id == items.c.id)
+        .where(
+            title_parts.c.signature.in_(sorted(wanted)),
+            title_parts.c.published.between(published - near, published + near),
+        )
+        .distinct()
+    )
+    best: int | None = None
+    for item_id, key in c.execute(found):
+        if (
+            item_id not in skip
+            and (best is None or item_id < best)
+            and near_duplicate(title_key, key, policy.similarity)
+        ):
+            best = int(item_id)
+    return best
 
 
 def _escape(gram: str) -> str:
