@@ -35,6 +35,7 @@ from pgserver import PostgresServer, free_port
 from sqlalchemy import text
 
 from coopfeed.cli import main
+from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.publish import RENDER_CACHE
 from coopfeed.schedule import LEASE_MARGIN
@@ -586,20 +587,24 @@ def test_a_killed_node_s_sources_are_fetched_by_the_others(
     assert [node.stop() for node in survivors] == [0, 0]
 
 
+@pytest.mark.parametrize("similarity", [0.85, 0.7])
 def test_title_matching_asks_postgresql_as_it_asks_sqlite(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: PostgresServer, tmp_path: Path, similarity: float
 ) -> None:
     """The same sources into SQLite (indexing every day) and into PostgreSQL asking the
-    database for every candidate (case-sensitive LIKE, its own escaping): the same rows."""
+    database for every candidate (through title_parts at 0.85; at 0.7 by LIKE, which is
+    case-sensitive there and escapes its own way): the same rows."""
     import test_matching
 
+    policy = MatchPolicy(similarity=similarity)
     indexed = Store.open(str(tmp_path / "indexed.sqlite3"))
     asking = Store.open(postgres_server.create_database())
     asking.max_indexed = 0
     try:
         for source in ("ica", "ilo", "coop", "wire"):
             batch = test_matching.candidates(7, source, 60)
-            a, b = indexed.ingest(source, batch, NOW), asking.ingest(source, batch, NOW)
+            a = indexed.ingest(source, batch, NOW, policy)
+            b = asking.ingest(source, batch, NOW, policy)
             assert (a.new, a.merged, a.updated) == (b.new, b.merged, b.updated)
         first, second = test_matching.contents(indexed), test_matching.contents(asking)
         assert first == second and len(first[0]) < 4 * 60

@@ -30,9 +30,12 @@ added since it last looked (item ids only grow while the store's lock serializes
 writers, and a stored title key and date never change).  Before a batch, it loads the
 days the batch will search where that pays (:meth:`TitleIndex.prepare`): days with few
 items, and days two or more candidates search, within :data:`MAX_INDEXED` items.  A
-candidate whose window is not all loaded asks the database (:func:`search_database`):
-one query, filtered by date, length and the key's rarest trigrams
-(:meth:`TitleIndex.rarest`).
+candidate whose window is not all loaded asks the database.  From a threshold of
+:data:`SIGNATURES_FROM` it looks up its parts' signatures in ``title_parts``
+(:func:`search_parts`), where every stored key is filed as in memory (at the end of a
+run, or by the first search that finds keys not filed: :func:`file_parts`).  Below it,
+one query filtered by date, length and the key's rarest trigrams
+(:func:`search_database`, :meth:`TitleIndex.rarest`).
 """
 
 from __future__ import annotations
@@ -289,7 +292,7 @@ class TitleIndex:
             if item_id in skip or abs(dates[position] - published) > policy.same_title_window:
                 continue
             if best is None or order(item_id) < order(best):
-                best = int(item_id)
+                best = item_id
         if best is not None or policy.similarity >= 1.0:
             return best
         if policy.similarity != self._similarity:
@@ -501,6 +504,8 @@ def uses_parts(policy: MatchPolicy) -> bool:
 
 #: meta's key for what ``title_parts`` holds: "<threshold> <last item id filed>".
 PARTS_KEY = "title_parts"
+#: Items filed per statement.
+_FILL_ROWS = 5_000
 
 
 def file_parts(c: Connection, policy: MatchPolicy) -> None:
@@ -545,9 +550,6 @@ def forget_parts(c: Connection) -> None:
     is ever used again, it is filed anew."""
     if c.execute(select(meta.c.value).where(meta.c.key == PARTS_KEY)).scalar() is not None:
         c.execute(meta.delete().where(meta.c.key == PARTS_KEY))
-
-
-_FILL_ROWS = 5_000
 
 
 def part_rows(
