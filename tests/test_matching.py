@@ -22,6 +22,7 @@ from coopfeed.store.matching import (
     TitleIndex,
     differ,
     file_parts,
+    part_rows,
     partner_sizes,
     search_database,
     search_parts,
@@ -246,6 +247,28 @@ def test_the_database_path_stores_what_the_index_path_stores(
     finally:
         indexed.close()
         asking.close()
+
+
+def test_titles_filed_from_the_index_are_those_computed_from_the_rows(tmp_path: Path) -> None:
+    """At the end of a run the store files its new titles with the signatures its index
+    already computed: the same rows as computing them from the stored keys."""
+    store = Store.open(str(tmp_path / "filed.sqlite3"))
+    try:
+        for source in ("ica", "ilo", "coop"):
+            store.ingest(source, candidates(5, source, 60), NOW)
+        assert store._index is not None and len(store._index) > 0
+        store.file_titles()
+        with store.engine.connect() as c:
+            filed = {tuple(row) for row in c.execute(select(title_parts))}
+            stored = c.execute(select(items.c.id, items.c.title_key, items.c.published)).all()
+        expected = {
+            row
+            for item_id, key, when in stored
+            for row in part_rows(item_id, key, when, 0.85, None)
+        }
+        assert filed == expected and len({row[2] for row in filed}) == len(stored)
+    finally:
+        store.close()
 
 
 def test_the_index_follows_items_another_process_stored(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ stored item's guid, published date and first-seen time are written once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -342,7 +343,9 @@ class Store:
             return
         try:
             with self._index_lock, self._connect() as c:
-                file_parts(c, policy)
+                index = self._index  # its signatures need not be computed again
+                known = functools.partial(index.filed_parts, policy.similarity) if index else None
+                file_parts(c, policy, known)
         except StoreError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise
