@@ -167,9 +167,10 @@ def _stages(found: dict[tuple[str, str], _Result]) -> str:
     lines.append(
         "  fetch = fetch_all (HTTP), parse = parse_feed, normalize = prepare (normalize +"
         " identity),\n  parse wait = waiting for the worker processes that parse and normalize"
-        " a big batch,\n  ingest = Store.ingest (dedupe + SQL), publish = publish_all (read the"
-        " store, render, write);\n  other = the rest of cli.main (config, Store.open, the lock,"
-        " source states)"
+        " a big batch,\n  ingest = Store.ingest (dedupe + SQL, and the state of a source that"
+        " brought items),\n  source state = Store.save_source_states (the states of the others),"
+        " publish = publish_all (read the\n  store, render, write); other = the rest of cli.main"
+        " (config, Store.open, the lock, filing titles)"
     )
     return "\n".join(lines)
 

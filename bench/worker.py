@@ -150,7 +150,7 @@ def _instrument() -> tuple[_Stages, list[Any]]:
     # is the time it waits for them (a feed's; waits for rendered files are publish's).
     stages.wrap(pipeline._Parsing, "get", "parse wait")
     stages.wrap(Store, "ingest", "ingest")
-    stages.wrap(Store, "save_source_state", "source state")
+    stages.wrap(Store, "save_source_states", "source state")
     stages.wrap(pipeline, "publish_all", "publish")
     reports: list[Any] = []
     run_once = cli.run_once

@@ -74,8 +74,9 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
     # One set of worker processes parses what is fetched and renders what is published.
     with Workers(config.fetch.processes) as workers:
         outcomes = refresh(config, store, due, now, workers=workers)
-        store.file_titles(config.matching)  # for the next run's searches of the database
-        store.forget_titles()  # one pass: its publish needs the memory more
+        # For the next run's searches of the database; and one pass: its publish needs
+        # the index's memory more.
+        store.file_titles(config.matching, forget=True)
         return RunReport(outcomes, publish_all(config, store, now, workers=workers))
 
 
@@ -203,7 +204,8 @@ def store_fetched(
     now: datetime,
     sources: Sequence[SourceConfig] | None = None,
 ) -> tuple[SourceOutcome, ...]:
-    """Store what each source gave, one transaction per source (under the store's lock).
+    """Store what each source gave, one transaction per source with its new state
+    (under the store's lock).
 
     A source that brought no items (not modified, failed) changes only its own state;
     those states are saved together, in one transaction at the end.  ``sources`` names
@@ -218,9 +220,7 @@ def store_fetched(
     for source, result in fetched:
         state = states.get(source.name) or SourceState(source.name)
         outcome, new_state = update_source(config, store, source, state, result, now)
-        if outcome.ingest.changed or outcome.ingest.unchanged:
-            store.save_source_state(new_state)
-        else:
+        if not result.prepared.candidates:  # else saved with its items
             quiet.append(new_state)
         outcomes.append(outcome)
     if quiet:
@@ -370,30 +370,16 @@ def update_source(
     fetched: Fetched,
     now: datetime,
 ) -> tuple[SourceOutcome, SourceState]:
-    """Apply what one source gave in one transaction; returns how it went and the
-    source's state to save."""
+    """Apply what one source gave in one transaction, which saves the source's new
+    state too when it brought items; returns how it went and that state (the caller
+    saves it when it brought none)."""
     result = fetched.result
     for warning in result.warnings:
         log.warning("%s", warning)
     candidates = fetched.prepared.candidates
     for message in fetched.prepared.skipped:
         log.warning("%s", message)
-    report = IngestReport()
-    if candidates:
-        report = store.ingest(source.name, candidates, now, config.matching)
     failures = state.failures + 1 if result.error else 0
-    if result.error:
-        log.error("source %r (%s): %s", source.name, source.location, result.error)
-    else:
-        log.info(
-            "source %r: %s, %d new, %d merged, %d updated, %d unchanged",
-            source.name,
-            fetched.status,
-            report.new,
-            report.merged,
-            report.updated,
-            report.unchanged,
-        )
     new_state = replace(
         state,
         etag=fetched.etag,
@@ -407,6 +393,21 @@ def update_source(
         next_due=now + timedelta(seconds=next_delay(config, source, fetched, failures, now)),
         items_seen=state.items_seen if result.not_modified else len(candidates),
     )
+    report = IngestReport()
+    if candidates:
+        report = store.ingest(source.name, candidates, now, config.matching, state=new_state)
+    if result.error:
+        log.error("source %r (%s): %s", source.name, source.location, result.error)
+    else:
+        log.info(
+            "source %r: %s, %d new, %d merged, %d updated, %d unchanged",
+            source.name,
+            fetched.status,
+            report.new,
+            report.merged,
+            report.updated,
+            report.unchanged,
+        )
     outcome = SourceOutcome(
         source.name,
         result.error,

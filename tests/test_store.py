@@ -261,6 +261,16 @@ def test_source_state_round_trips(store: Store) -> None:
     assert store.source_states()["ica"].failures == 0
 
 
+def test_a_source_s_state_is_saved_with_its_items(store: Store) -> None:
+    """One transaction stores the items and the validators that vouch for them."""
+    state = SourceState("ica", etag='"v2"', last_fetch=NOW, items_seen=1)
+    report = store.ingest("ica", [remote("Title", key="k1")], NOW, state=state)
+    assert report.new == 1 and store.source_state("ica") == state
+    again = SourceState("ica", etag='"v3"', last_fetch=NOW, items_seen=1)
+    assert store.ingest("ica", [remote("Title", key="k1")], NOW, state=again).unchanged == 1
+    assert store.source_state("ica").etag == '"v3"'
+
+
 def test_many_source_states_are_saved_and_read_together(store: Store) -> None:
     """Sources stored before and new ones, in one call, more than one IN list holds."""
     names = [f"feed-{n:04d}" for n in range(1_200)]

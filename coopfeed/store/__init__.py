@@ -7,7 +7,6 @@ stored item's guid, published date and first-seen time are written once.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import secrets
@@ -44,6 +43,7 @@ from coopfeed.store.matching import (
     MAX_INDEXED,
     TitleIndex,
     file_parts,
+    forget_codes,
     forget_parts,
     order,
     search_database,
@@ -280,24 +280,8 @@ class Store:
 
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         """Remember how sources' fetches went, in one transaction."""
-        rows = [_state_row(state) for state in states]
         with self._connect() as c:
-            names = [row["name"] for row in rows]
-            known: set[str] = set()
-            for start in range(0, len(names), _CHUNK):
-                query = select(sources.c.name).where(
-                    sources.c.name.in_(names[start : start + _CHUNK])
-                )
-                known.update(c.execute(query).scalars())
-            # One statement for every row (compiled once), not one per source.
-            old = [{**row, "b_name": row["name"]} for row in rows if row["name"] in known]
-            if old:
-                values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "name"}
-                where = sources.c.name == bindparam("b_name")
-                c.execute(update(sources).where(where).values(values), old)
-            new = [row for row in rows if row["name"] not in known]
-            if new:
-                c.execute(insert(sources), new)
+            _save_states(c, states)
 
     # -- items -----------------------------------------------------------------
 
@@ -307,57 +291,75 @@ class Store:
         candidates: Sequence[Candidate],
         now: datetime,
         policy: MatchPolicy = DEFAULT_POLICY,
+        state: SourceState | None = None,
     ) -> IngestReport:
-        """Apply one source's candidates in one transaction.
+        """Apply one source's candidates in one transaction, which also saves the
+        source's ``state`` if given (its validators are then never saved without the
+        items they vouch for, nor the other way round, and a run commits once a source).
 
         When another node stored one of the same items meanwhile (PostgreSQL), an insert
         breaks a unique key and the transaction rolls back; it is then applied once more,
         and finds that node's rows and merges with them.
         """
         try:
-            return self._ingest_once(source, candidates, now, policy)
+            return self._ingest_once(source, candidates, now, policy, state)
         except StoreError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise
             log.info("source %r: stored meanwhile by another process; applying again", source)
-            return self._ingest_once(source, candidates, now, policy)
+            return self._ingest_once(source, candidates, now, policy, state)
 
     def _ingest_once(
-        self, source: str, candidates: Sequence[Candidate], now: datetime, policy: MatchPolicy
+        self,
+        source: str,
+        candidates: Sequence[Candidate],
+        now: datetime,
+        policy: MatchPolicy,
+        state: SourceState | None,
     ) -> IngestReport:
         with self._index_lock:
             try:
                 with self._connect() as c:
                     batch = _Batch(c, self._title_index(c), source, policy, now)
-                    return batch.apply(candidates, self.max_indexed)
+                    report = batch.apply(candidates, self.max_indexed)
+                    if state is not None:
+                        _save_states(c, [state])
+                    return report
             except BaseException:
                 self._index = None  # it may hold rows the rollback took back
                 raise
 
-    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY) -> None:
+    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY, *, forget: bool = False) -> None:
         """File the titles stored since the last time in ``title_parts``, all in one
         transaction (see :func:`coopfeed.store.matching.file_parts`).  A run does it once
         it has stored what it fetched, so that the next run's searches find them filed;
-        a search that finds some not filed yet files them itself."""
+        a search that finds some not filed yet files them itself.  With ``forget``, the
+        in-memory index is dropped first, keeping only the signatures it computed (see
+        :meth:`forget_titles`)."""
+        known: dict[int, list[int]] = {}
+        with self._index_lock:
+            if self._index is not None and uses_parts(policy):
+                known = self._index.signatures_by_id(policy.similarity)
+        if forget:
+            self.forget_titles()
         if not uses_parts(policy):
             return
         try:
             with self._index_lock, self._connect() as c:
-                index = self._index  # its signatures need not be computed again
-                known = functools.partial(index.filed_parts, policy.similarity) if index else None
-                file_parts(c, policy, known)
+                file_parts(c, policy, known.get)
         except StoreError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise
             log.info("titles filed meanwhile by another process")
 
     def forget_titles(self) -> None:
-        """Drop the in-memory title index and the trigram cache: a run that has stored
-        what it fetched leaves that memory to publishing (at 1,000 feeds about 90 MB of
+        """Drop the in-memory title index and the trigram caches: a run that has stored
+        what it fetched leaves that memory to publishing (at 1,000 feeds about 100 MB of
         its peak).  The next ingest loads the days it searches again."""
         with self._index_lock:
             self._index = None
         trigrams.cache_clear()
+        forget_codes()
 
     def _title_index(self, c: Connection) -> TitleIndex:
         """This store's title index, up to date with what other writers stored."""
@@ -774,6 +776,24 @@ _CHUNK = 500  # values in one IN (...)
 
 #: The ``meta`` key of the content revision (see Store.revision).
 REVISION = "content_revision"
+
+
+def _save_states(c: Connection, states: Sequence[SourceState]) -> None:
+    rows = [_state_row(state) for state in states]
+    names = [row["name"] for row in rows]
+    known: set[str] = set()
+    for start in range(0, len(names), _CHUNK):
+        query = select(sources.c.name).where(sources.c.name.in_(names[start : start + _CHUNK]))
+        known.update(c.execute(query).scalars())
+    # One statement for every row (compiled once), not one per source.
+    old = [{**row, "b_name": row["name"]} for row in rows if row["name"] in known]
+    if old:
+        values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "name"}
+        where = sources.c.name == bindparam("b_name")
+        c.execute(update(sources).where(where).values(values), old)
+    new = [row for row in rows if row["name"] not in known]
+    if new:
+        c.execute(insert(sources), new)
 
 
 def _changed(c: Connection) -> None:

@@ -160,6 +160,11 @@ def codes(grams: Iterable[str]) -> list[int]:
     return found
 
 
+def forget_codes() -> None:
+    """Forget the trigrams' hashes :func:`codes` remembered."""
+    _CODES.clear()
+
+
 def signatures(codes: list[int], parts: int) -> list[int]:
     """A signature for each of ``parts`` parts that trigrams are dealt into by their
     hashes (``codes``): the XOR of its trigrams' hashes, told apart from the other parts'
@@ -233,13 +238,13 @@ class TitleIndex:
         if self._similarity:
             self._file(position, key, published)
 
-    def filed_parts(self, threshold: float, item_id: int) -> list[int] | None:
-        """The signatures the key of ``item_id`` is filed under here, if it is filed by
-        signature for ``threshold``: what :func:`part_rows` would compute again."""
-        position = self._positions.get(item_id)
-        if position is None or threshold != self._similarity:
-            return None
-        return self._signed.get(position)
+    def signatures_by_id(self, threshold: float) -> dict[int, list[int]]:
+        """item id -> the signatures its key is filed under here for ``threshold`` (what
+        :func:`part_rows` would compute again); empty when filed otherwise."""
+        if threshold != self._similarity:
+            return {}
+        ids = self._ids
+        return {ids[position]: signed for position, signed in self._signed.items()}
 
     def _key(self, title_key: str) -> _Key:
         """The trigrams of ``title_key`` (and more), computed once for its search and
@@ -523,7 +528,7 @@ def uses_parts(policy: MatchPolicy) -> bool:
 #: meta's key for what ``title_parts`` holds: "<threshold> <last item id filed>".
 PARTS_KEY = "title_parts"
 #: Items filed per statement.
-_FILL_ROWS = 5_000
+_FILL_ROWS = 1_000
 
 
 def file_parts(
