@@ -25,10 +25,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from typing import Any, Generic, TypeVar
 
 __all__ = ["MIN_BATCH", "Job", "WorkerDied", "Workers", "default_processes"]
@@ -204,8 +208,38 @@ class Workers:
 def _pool(processes: int) -> ProcessPoolExecutor:
     # forkserver: workers are forked from a clean process that imported coopfeed once,
     # never from this one (which may run threads: forking those is unsafe).
+    context: BaseContext
     if "forkserver" not in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
-    return ProcessPoolExecutor(processes, mp_context=context)
+        context = multiprocessing.get_context("spawn")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+    )
+
+
+def _end_with(parent: int) -> None:
+    """Each worker's initializer: the worker ends when the process that started it does.
+    A run killed with SIGKILL cannot tell its workers to stop; they would wait for jobs
+    for good (each holds both ends of its job queue) and keep their forkserver alive."""
+    if os.name == "posix":  # on Windows os.kill(pid, 0) would end the process
+        threading.Thread(target=_watch, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):  # elsewhere, or it has ended already
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+        os._exit(1)
+    while True:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, as another user (after a pid was reused)
+            pass
+        time.sleep(1.0)

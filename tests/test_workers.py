@@ -215,3 +215,62 @@ def test_a_script_without_a_main_guard_runs_everything_in_its_own_process(
     assert "worker processes die as they start" in done.stderr
     assert "not parsed" not in done.stdout + done.stderr
     assert (tmp_path / "feeds" / "all.rss").exists()
+
+
+KILLED = """
+import multiprocessing.forkserver
+import os
+import sys
+import time
+
+from coopfeed.workers import MIN_BATCH, Workers
+
+if __name__ == "__main__":
+    workers = Workers(2)
+    results = workers.submit_all([(os.getpid, ())] * MIN_BATCH)
+    pids = {result.get() for result in results}
+    forkserver = multiprocessing.forkserver._forkserver._forkserver_pid
+    print(forkserver, *pids, flush=True)
+    time.sleep(600)  # until killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie waiting to be reaped is not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and /proc are POSIX")
+def test_workers_end_when_the_run_that_started_them_is_killed(tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot stop its workers: they notice it is gone and
+    end, and so does the forkserver they came from (before, both stayed for good)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED, encoding="utf-8")
+    command = [sys.executable, str(script)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path) as run:
+        try:
+            assert run.stdout is not None
+            pids = [int(pid) for pid in run.stdout.readline().split()]
+            assert len(pids) >= 2 and all(_alive(pid) for pid in pids)
+        finally:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if _alive(pid)] == []
