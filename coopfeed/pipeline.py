@@ -74,9 +74,8 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
     # One set of worker processes parses what is fetched and renders what is published.
     with Workers(config.fetch.processes) as workers:
         outcomes = refresh(config, store, due, now, workers=workers)
-        # For the next run's searches of the database; and one pass: its publish needs
-        # the index's memory more.
-        store.file_titles(config.matching, forget=True)
+        store.forget_titles()  # one pass: its publish needs the memory more
+        store.file_titles(config.matching)  # for the next run's searches of the database
         return RunReport(outcomes, publish_all(config, store, now, workers=workers))
 
 

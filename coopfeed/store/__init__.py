@@ -329,24 +329,17 @@ class Store:
                 self._index = None  # it may hold rows the rollback took back
                 raise
 
-    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY, *, forget: bool = False) -> None:
+    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY) -> None:
         """File the titles stored since the last time in ``title_parts``, all in one
         transaction (see :func:`coopfeed.store.matching.file_parts`).  A run does it once
-        it has stored what it fetched, so that the next run's searches find them filed;
-        a search that finds some not filed yet files them itself.  With ``forget``, the
-        in-memory index is dropped first, keeping only the signatures it computed (see
-        :meth:`forget_titles`)."""
-        known: dict[int, list[int]] = {}
-        with self._index_lock:
-            if self._index is not None and uses_parts(policy):
-                known = self._index.signatures_by_id(policy.similarity)
-        if forget:
-            self.forget_titles()
+        it has stored what it fetched (and dropped its in-memory index: filing needs
+        little memory), so that the next run's searches find them filed; a search that
+        finds some not filed yet files them itself."""
         if not uses_parts(policy):
             return
         try:
             with self._index_lock, self._connect() as c:
-                file_parts(c, policy, known.get)
+                file_parts(c, policy)
         except StoreError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise

@@ -44,7 +44,7 @@ import hashlib
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -216,7 +216,6 @@ class TitleIndex:
         # either by signature: parts -> signature -> positions of the keys dealt into
         # that many parts (a position alone, or a list when several keys have it),
         self._parts: dict[int, dict[int, int | list[int]]] = defaultdict(dict)
-        self._signed: dict[int, list[int]] = {}  # position -> the signatures filed under
         # or by trigram: day -> trigram -> positions.
         self._postings: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
 
@@ -238,14 +237,6 @@ class TitleIndex:
         if self._similarity:
             self._file(position, key, published)
 
-    def signatures_by_id(self, threshold: float) -> dict[int, list[int]]:
-        """item id -> the signatures its key is filed under here for ``threshold`` (what
-        :func:`part_rows` would compute again); empty when filed otherwise."""
-        if threshold != self._similarity:
-            return {}
-        ids = self._ids
-        return {ids[position]: signed for position, signed in self._signed.items()}
-
     def _key(self, title_key: str) -> _Key:
         """The trigrams of ``title_key`` (and more), computed once for its search and
         its filing."""
@@ -263,8 +254,7 @@ class TitleIndex:
             return
         count = part_count(len(key.grams), self._similarity)
         table = self._parts[count]
-        signed = self._signed[position] = key.signatures(count)
-        for signature in signed:
+        for signature in key.signatures(count):
             filed = table.get(signature)
             if filed is None:
                 table[signature] = position
@@ -277,7 +267,6 @@ class TitleIndex:
         """File every key for ``similarity`` (again)."""
         self._similarity = similarity
         self._parts.clear()
-        self._signed.clear()
         self._postings.clear()
         for position, (key, published) in enumerate(zip(self._keys, self._published, strict=True)):
             self._file(position, self._key(key), published)
@@ -531,16 +520,13 @@ PARTS_KEY = "title_parts"
 _FILL_ROWS = 1_000
 
 
-def file_parts(
-    c: Connection, policy: MatchPolicy, known: Callable[[int], list[int] | None] | None = None
-) -> None:
+def file_parts(c: Connection, policy: MatchPolicy) -> None:
     """Bring ``title_parts`` up to date for a policy that :func:`uses_parts`: file the
     items stored since it was last brought up to date (all of them after the upgrade to
     schema 6 or a change of threshold).  Done when a search first needs the table, not
     as each item is stored: a run that finds every near duplicate in memory (a first run
     over many feeds) would pay for scattered writes to a large index in every
-    transaction; filed later, many at a time and in order, they cost far less.
-    ``known(item_id)`` gives the signatures of the items an index has filed already."""
+    transaction; filed later, many at a time and in order, they cost far less."""
     value = c.execute(select(meta.c.value).where(meta.c.key == PARTS_KEY)).scalar()
     threshold, _, last = (value or "").partition(" ")
     wanted = repr(policy.similarity)
@@ -558,9 +544,7 @@ def file_parts(
         parts = [
             part
             for item_id, key, published in rows
-            for part in part_rows(
-                item_id, key, published, policy.similarity, known(item_id) if known else None
-            )
+            for part in part_rows(item_id, key, published, policy.similarity)
         ]
         parts.sort()  # in the table's order: each page written once
         _insert_parts(c, parts)
@@ -581,13 +565,12 @@ def forget_parts(c: Connection) -> None:
 
 
 def part_rows(
-    item_id: int, title_key: str, published: int, threshold: float, signed: list[int] | None
+    item_id: int, title_key: str, published: int, threshold: float
 ) -> list[tuple[int, int, int]]:
     """The ``title_parts`` rows (signature, published, item_id) that file an item for
-    near-duplicate matching (``signed``: its signatures, if known)."""
-    if signed is None:
-        grams = trigrams(title_key)
-        signed = signatures(codes(grams), part_count(len(grams), threshold))
+    near-duplicate matching."""
+    grams = trigrams(title_key)
+    signed = signatures(codes(grams), part_count(len(grams), threshold))
     return [(signature, published, item_id) for signature in set(signed)]
 
 
