@@ -347,7 +347,7 @@ class Store:
 
     def forget_titles(self) -> None:
         """Drop the in-memory title index and the trigram caches: a run that has stored
-        what it fetched leaves that memory to publishing (at 1,000 feeds about 100 MB of
+        what it fetched leaves that memory to publishing (at 1,000 feeds about 90 MB of
         its peak).  The next ingest loads the days it searches again."""
         with self._index_lock:
             self._index = None
