@@ -84,10 +84,10 @@ items = Table(
 )
 
 # Near-duplicate matching's signatures of each item's title key (store.matching): a row
-# per part its trigrams are dealt into, for the similarity threshold that meta's
-# "title_parts" row names (no such row: not filled in yet).  A search looks up its own
-# parts' signatures within its date window, so it costs the same in 40,000 items as in
-# 2,000,000.  Title keys and dates never change, so rows are only ever added.
+# per part its trigrams are dealt into, for the similarity threshold and up to the item
+# that meta's "title_parts" row names (no such row: not filed yet).  A search looks up
+# its own parts' signatures within its date window, instead of reading every title
+# there.  Title keys and dates never change, so rows are only ever added.
 title_parts = Table(
     "title_parts",
     metadata,
