@@ -161,13 +161,16 @@ class Request:
 @dataclass
 class Reply:
     """What a route answers.  An iterable body is streamed: with ``length`` as
-    Content-Length, else chunked.  ``close`` closes the connection afterwards."""
+    Content-Length, else chunked.  ``close`` closes the connection afterwards; ``drop``
+    closes it without answering at all (as a server does with a kept-alive connection it
+    times out just as a request arrives)."""
 
     status: int = 200
     body: bytes | Iterable[bytes] = b""
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None
     close: bool = False
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -588,6 +591,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply, head)
 
     def _send(self, reply: Reply, head: bool) -> None:
+        if reply.drop:
+            self.close_connection = True
+            return
         names = {name.lower() for name in reply.headers}
         self.send_response_only(reply.status)
         if "date" not in names:

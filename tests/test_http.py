@@ -459,6 +459,32 @@ def test_an_error_page_that_drips_is_not_waited_for(http_server: FeedServer) -> 
     assert response.error is not None and "timed out" not in response.error
 
 
+def test_a_kept_connection_the_server_drops_is_tried_once_more(http_server: FeedServer) -> None:
+    """A server may close a kept-alive connection just as the next request goes out on
+    it: that GET is sent once more, on a new connection.  A first request on a new
+    connection that gets no answer fails as it did."""
+    hits = {"/flaky": 0, "/dead": 0}
+
+    def flaky(request: Request) -> Reply:
+        hits[request.path] += 1
+        if request.path == "/dead" or hits[request.path] == 1:
+            return Reply(drop=True)
+        return Reply(200, RSS2, {"Content-Type": "application/rss+xml"})
+
+    http_server.route("/flaky", flaky)
+    http_server.route("/dead", flaky)
+    one_at_a_time = FetchSettings(concurrency=1, per_host=1)
+    requests = [
+        FetchRequest("first", http_server.url("/rss2.xml")),  # leaves its connection open
+        FetchRequest("flaky", http_server.url("/flaky")),
+    ]
+    first, flaky_response = fetch_all(requests, one_at_a_time, base_dir=FEEDS, now=NOW)
+    assert first.ok and flaky_response.ok and flaky_response.body == RSS2
+    assert hits["/flaky"] == 2
+    dead = fetch(http_server.url("/dead"), one_at_a_time)  # a new connection: no retry
+    assert not dead.ok and dead.error is not None and hits["/dead"] == 1
+
+
 # -- local files -----------------------------------------------------------------------
 
 

@@ -254,6 +254,7 @@ class _Clients:
         )
         self.made: list[httpx.AsyncClient] = []  # every client made, to close at the end
         self.idle: list[tuple[str, httpx.AsyncClient]] = []  # (host it last reached, client)
+        self.used: set[httpx.AsyncClient] = set()  # the ones that may hold a connection
 
     def take(self, host: str) -> httpx.AsyncClient:
         """An idle client, the one last used for ``host`` if any (its connection may still
@@ -270,6 +271,7 @@ class _Clients:
 
     def give_back(self, host: str, client: httpx.AsyncClient) -> None:
         self.idle.append((host, client))
+        self.used.add(client)
 
     async def aclose(self) -> None:
         for client in self.made:
@@ -329,9 +331,10 @@ class _Fetcher:
         progress = _Progress([request.url])
         async with self.slots, per_host:
             client = self.clients.take(host)
+            kept = client in self.clients.used  # it may send on a kept-alive connection
             try:
                 async with asyncio.timeout(self.settings.deadline):
-                    return await self._follow(client, request, progress)
+                    return await self._follow(client, kept, request, progress)
             except TimeoutError:
                 reason = f"timed out after {self.settings.deadline:g} s (deadline)"
             except _Failure as failure:
@@ -343,7 +346,7 @@ class _Fetcher:
             return _failed(request, progress.urls[-1], reason, progress.status, progress.headers)
 
     async def _follow(
-        self, client: httpx.AsyncClient, request: FetchRequest, progress: _Progress
+        self, client: httpx.AsyncClient, kept: bool, request: FetchRequest, progress: _Progress
     ) -> FetchResponse:
         """GET the URL, following at most ``max_redirects`` redirects, noting in
         ``progress`` each URL reached and the last status received."""
@@ -354,7 +357,8 @@ class _Fetcher:
             headers["If-Modified-Since"] = request.last_modified
         outgoing = client.build_request("GET", request.url, headers=headers)
         while True:
-            response = await client.send(outgoing, stream=True)
+            response = await _send(client, outgoing, kept)
+            kept = True
             progress.status = response.status_code
             progress.headers = dict(response.headers.items())
             try:
@@ -451,6 +455,18 @@ class _Fetcher:
         if len(body) > cap:
             raise _Failure(f"body larger than {_size(cap)}")
         return replace(result, body=body)
+
+
+async def _send(client: httpx.AsyncClient, outgoing: httpx.Request, kept: bool) -> httpx.Response:
+    """Send a GET.  A server may close a kept-alive connection just as a request goes out
+    on it (its idle timeout), and answer nothing: then, if the connection may have been a
+    kept one, the GET (idempotent) is sent once more, on a new connection."""
+    try:
+        return await client.send(outgoing, stream=True)
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        if not kept:
+            raise
+    return await client.send(outgoing, stream=True)
 
 
 async def _discard(response: httpx.Response) -> None:
