@@ -199,22 +199,18 @@ class FetchSession:
         base_dir: Path,
         now: datetime,
     ) -> list[FetchResponse]:
-        return self._runner.run(self._fetch(requests, settings, base_dir, now))
+        clients = self._clients_for(settings)
+        fetching = fetch_many(requests, settings, base_dir=base_dir, now=now, clients=clients)
+        return self._runner.run(fetching)
 
-    async def _fetch(
-        self,
-        requests: Sequence[FetchRequest],
-        settings: FetchSettings,
-        base_dir: Path,
-        now: datetime,
-    ) -> list[FetchResponse]:
+    def _clients_for(self, settings: FetchSettings) -> _Clients:
+        """The session's clients, made anew for other settings (a reloaded configuration)."""
         if self._clients is not None and self._clients.settings != settings:
-            await self._clients.aclose()
+            self._runner.run(self._clients.aclose())
             self._clients = None
-        self._clients = self._clients or _Clients(settings)
-        return await fetch_many(
-            requests, settings, base_dir=base_dir, now=now, clients=self._clients
-        )
+        if self._clients is None:
+            self._clients = _Clients(settings)
+        return self._clients
 
     def close(self) -> None:
         try:
