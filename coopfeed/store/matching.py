@@ -53,7 +53,7 @@ from sqlalchemy import Connection, and_, case, func, insert, literal, or_, selec
 from sqlalchemy.sql.elements import ColumnElement
 
 from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
-from coopfeed.store.schema import items, meta, title_parts
+from coopfeed.store.schema import items, items_in_chunks, meta, title_parts
 
 log = logging.getLogger(__name__)
 
@@ -536,19 +536,15 @@ def file_parts(c: Connection, policy: MatchPolicy) -> None:
     upto = int(last)
     filed = 0
     columns = (items.c.id, items.c.title_key, items.c.published)
-    while True:
-        query = select(*columns).where(items.c.id > upto).order_by(items.c.id).limit(_FILL_ROWS)
-        rows = c.execute(query).all()
-        if not rows:
-            break
+    for rows in items_in_chunks(c, columns, after=upto, size=_FILL_ROWS):
         parts = [
             part
-            for item_id, key, published in rows
-            for part in part_rows(item_id, key, published, policy.similarity)
+            for row in rows
+            for part in part_rows(row["id"], row["title_key"], row["published"], policy.similarity)
         ]
         parts.sort()  # in the table's order: each page written once
         _insert_parts(c, parts)
-        upto, filed = rows[-1][0], filed + len(rows)
+        upto, filed = rows[-1]["id"], filed + len(rows)
     if filed > _FILL_ROWS:
         log.info("filed the titles of %d stored items for near-duplicate matching", filed)
     if value is not None and filed == 0 and threshold == wanted:

@@ -4,7 +4,7 @@ their migrations, numbered from 1; ``meta.schema_version`` says which ran."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    RowMapping,
     String,
     Table,
     Text,
@@ -170,17 +171,25 @@ def _v4(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE items ADD COLUMN digest BIGINT NOT NULL DEFAULT 0"))
     columns = [items.c.id, *(items.c[name] for name in DIGESTED)]
     fill = update(items).where(items.c.id == bindparam("item_id")).values(digest=bindparam("d"))
-    last = 0
-    while True:  # a few thousand rows at a time: a big store's summaries need not fit in memory
-        query = select(*columns).where(items.c.id > last).order_by(items.c.id).limit(_FILL_ROWS)
-        rows = connection.execute(query).mappings().all()
-        if not rows:
-            return
+    for rows in items_in_chunks(connection, columns, after=0, size=_FILL_ROWS):
         connection.execute(fill, [{"item_id": row["id"], "d": content_digest(row)} for row in rows])
-        last = rows[-1]["id"]
 
 
 _FILL_ROWS = 5_000
+
+
+def items_in_chunks(
+    connection: Connection, columns: Sequence[Column[Any]], *, after: int, size: int
+) -> Iterator[Sequence[RowMapping]]:
+    """``columns`` (``items.c.id`` among them) of the items with ids above ``after``, in
+    id order, ``size`` rows at a time: a big store's rows need not fit in memory."""
+    while True:
+        query = select(*columns).where(items.c.id > after).order_by(items.c.id).limit(size)
+        rows = connection.execute(query).mappings().all()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["id"]
 
 
 def _v5(connection: Connection) -> None:
