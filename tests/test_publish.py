@@ -29,7 +29,7 @@ from coopfeed.publish import (
     write_if_changed,
 )
 from coopfeed.publish.archive import paginate
-from coopfeed.publish.files import TEMP_SUFFIX
+from coopfeed.publish.files import TEMP_SUFFIX, FileGroup
 from coopfeed.types import Feed, Item, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -431,6 +431,37 @@ def test_write_if_changed(tmp_path: Path) -> None:
     assert write_if_changed(path, b"two") is True
     assert path.read_bytes() == b"two"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["news.rss"]  # no temp file left
+
+
+def test_a_file_group_puts_its_files_in_place_together_in_order(tmp_path: Path) -> None:
+    (tmp_path / "same.rss").write_bytes(b"same")
+    before = (tmp_path / "same.rss").stat().st_mtime_ns
+    group = FileGroup(tmp_path)
+    assert group.write(tmp_path / "a.html", b"page") is True
+    assert group.write(tmp_path / "same.rss", b"same") is False  # left alone
+    assert group.write(tmp_path / "b.rss", b"feed") is True
+    assert not (tmp_path / "a.html").exists()  # not before the group is committed
+    group.commit()
+    assert (tmp_path / "a.html").read_bytes() == b"page"
+    assert (tmp_path / "b.rss").read_bytes() == b"feed"
+    assert (tmp_path / "b.rss").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "a.html").stat().st_mtime_ns <= (tmp_path / "b.rss").stat().st_mtime_ns
+    assert (tmp_path / "same.rss").stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.rss", "same.rss"]
+
+
+def test_a_file_group_commits_itself_when_full_and_discards_what_is_left(tmp_path: Path) -> None:
+    group = FileGroup(tmp_path, max_bytes=10)
+    group.write(tmp_path / "a.rss", b"12345")
+    group.write(tmp_path / "a.rss", b"67890")  # the same file again: the first goes first
+    assert (tmp_path / "a.rss").read_bytes() == b"12345"
+    group.write(tmp_path / "b.rss", b"abcdef")  # 11 bytes staged: committed
+    assert (tmp_path / "a.rss").read_bytes() == b"67890"
+    assert (tmp_path / "b.rss").read_bytes() == b"abcdef"
+    group.write(tmp_path / "c.rss", b"x")
+    group.discard()
+    group.commit()  # nothing left to put in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rss", "b.rss"]
 
 
 def test_written_files_are_world_readable_whatever_the_umask(tmp_path: Path) -> None:

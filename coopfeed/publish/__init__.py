@@ -25,7 +25,7 @@ from coopfeed.publish.archive import Document, paginate
 from coopfeed.publish.cache import NAME as RENDER_CACHE
 from coopfeed.publish.cache import Digests, RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
-from coopfeed.publish.files import fsync_folder, sweep_temp_files, write_if_changed
+from coopfeed.publish.files import FileGroup, sweep_temp_files, write_if_changed
 from coopfeed.publish.html import page_items, render_html
 from coopfeed.publish.index import OPML_NAME, render_index
 from coopfeed.publish.jsonfeed import render_json
@@ -148,34 +148,34 @@ def publish(
     jobs = [job for _, job, here in plan if job is not None and not here]
     filled = fill.each(jobs, RENDER_AHEAD)
     done = (workers or Workers(0)).imap(filled, RENDER_AHEAD, len(jobs))
-    unsynced = False  # renames not yet made durable
-    for names, job, here in plan:
-        if job is None:  # the cache vouches for the files as they are
-            unchanged.extend(names)
-            continue
-        try:
-            if here:
-                function, args = fill(job)
-                datas = function(*args)
-            else:
-                datas = next(done)
-        except WorkerDied as e:
-            raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
-        if unsynced and names[0] in rendered.topics:
-            # What a feed's current documents link to is durable before they are.
-            _sync(output_dir)
-            unsynced = False
-        for name, data in zip(names, datas, strict=True):
-            path = output_dir / name
+    files = FileGroup(output_dir)  # made durable and put in place a group at a time
+    try:
+        for names, job, here in plan:
+            if job is None:  # the cache vouches for the files as they are
+                unchanged.extend(names)
+                continue
             try:
-                changed = write_if_changed(path, data, sync_folder=False)
-            except OSError as e:
-                raise PublishError(f"cannot write {path}: {_reason(e)}") from e
-            (written if changed else unchanged).append(name)
-            unsynced = unsynced or changed
-            cache.wrote(name, data)
-    if unsynced:
-        _sync(output_dir)
+                if here:
+                    function, args = fill(job)
+                    datas = function(*args)
+                else:
+                    datas = next(done)
+            except WorkerDied as e:
+                raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
+            if names[0] in rendered.topics:
+                # What a feed's current documents link to is in place and durable first.
+                _commit(files)
+            for name, data in zip(names, datas, strict=True):
+                path = output_dir / name
+                try:
+                    changed = files.write(path, data)
+                except OSError as e:
+                    raise PublishError(f"cannot write {path}: {_reason(e)}") from e
+                (written if changed else unchanged).append(name)
+                cache.wrote(name, data)
+        _commit(files)
+    finally:
+        files.discard()  # an interrupted publish leaves no temporary file
     removed = _remove_unpublished(output_dir, rendered.files)
     try:
         cache.save()
@@ -365,11 +365,11 @@ _RENDERERS: dict[str, Callable[[Feed, Site, Document], bytes]] = {
 }
 
 
-def _sync(output_dir: Path) -> None:
+def _commit(files: FileGroup) -> None:
     try:
-        fsync_folder(output_dir)
+        files.commit()
     except OSError as e:
-        raise PublishError(f"cannot sync folder {output_dir}: {_reason(e)}") from e
+        raise PublishError(f"cannot write {e.filename or files.folder}: {_reason(e)}") from e
 
 
 def _reason(error: OSError) -> str:

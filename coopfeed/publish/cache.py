@@ -92,6 +92,7 @@ class RenderCache:
         self._old = files if isinstance(files, dict) else {}  # name -> [inputs, bytes]
         self._new: dict[str, list[str]] = {}
         self._pending: dict[str, str] = {}  # name -> digest of what is being rendered
+        self._placed: list[str] = []  # written: their status is read on saving
         # The digest of everything the last whole publish was made from (see publish_all).
         self.published_from = data.get("published_from")
         self.published_to: str | None = None
@@ -123,13 +124,21 @@ class RenderCache:
         return False
 
     def wrote(self, name: str, data: bytes) -> None:
-        """``name`` now holds ``data``, rendered from the inputs :meth:`fresh` was given."""
+        """``name`` holds ``data`` (or will, once its group of files is in place: its
+        status is read when the cache is saved), rendered from the inputs :meth:`fresh`
+        was given."""
         key = self._pending.pop(name, None)
         if key is not None:
-            status = self._status(name)
-            self._new[name] = [key, _hash(data)] + ([status] if status else [])
+            self._new[name] = [key, _hash(data)]
+            self._placed.append(name)
 
     def save(self) -> None:
+        """Record the files as they are now (every one written is in place)."""
+        for name in self._placed:
+            status = self._status(name)
+            if status is not None:
+                self._new[name].append(status)
+        self._placed.clear()
         record = {"files": self._new, "published_from": self.published_to}
         data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
         write_if_changed(self.path, data)

@@ -6,6 +6,11 @@ is flushed, fsynced, made world-readable and renamed over the target; then the f
 fsynced so the rename itself survives a power loss.  A crash between mkstemp and rename
 leaves a temporary file behind: :func:`sweep_temp_files` removes those.
 
+A publish writes many files: :class:`FileGroup` writes each one's temporary file at
+once and makes a whole group durable together before renaming them, in the order
+written.  On Linux one ``syncfs`` does that for the group: at 4,700 files (345 MB) it
+took 0.5 s where an fsync each took 1.8-1.9 s, each fsync being a journal commit.
+
 These functions raise ``OSError``; :func:`coopfeed.publish.publish` turns it into
 ``PublishError``.
 """
@@ -13,9 +18,12 @@ These functions raise ``OSError``; :func:`coopfeed.publish.publish` turns it int
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TEMP_SUFFIX = ".coopfeed-tmp"
@@ -32,21 +40,125 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True) -> bo
     """
     if _holds(path, data):
         return False
+    temp_name = _temp_file(path, data, sync=True)
+    _rename(temp_name, path)
+    if sync_folder:
+        fsync_folder(path.parent)
+    return True
+
+
+class FileGroup:
+    """Files written atomically into one folder, made durable a group at a time.
+
+    :meth:`write` puts a file's bytes in a temporary file (unless the file already
+    holds them); :meth:`commit` makes every file written since durable at once, then
+    renames them over their targets in the order they were written and fsyncs the
+    folder.  A file is there for readers once its group is committed, never torn.
+    A group is committed by itself once it holds ``max_bytes``; :meth:`discard` removes
+    the temporary files of a group that will never be committed.
+    """
+
+    def __init__(self, folder: Path, *, max_bytes: int = 64 * 2**20) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._pending: list[tuple[str, Path]] = []  # (temporary file, target)
+        self._targets: set[Path] = set()
+        self._bytes = 0
+
+    def write(self, path: Path, data: bytes) -> bool:
+        """Stage ``data`` for ``path`` (in :attr:`folder`); False when ``path`` already
+        holds exactly these bytes (it is then left alone)."""
+        if path in self._targets:  # written twice: the first one goes first
+            self.commit()
+        if _holds(path, data):
+            return False
+        self._pending.append((_temp_file(path, data, sync=_syncfs is None), path))
+        self._targets.add(path)
+        self._bytes += len(data)
+        if self._bytes >= self.max_bytes:
+            self.commit()
+        return True
+
+    def commit(self) -> None:
+        """Make the files written so far durable and put them in place, in order (an
+        ``OSError`` names the file, or the folder when syncing failed)."""
+        if not self._pending:
+            return
+        if _syncfs is not None:
+            _sync_filesystem(self.folder)
+        for temp_name, path in self._pending:
+            try:
+                _rename(temp_name, path)
+            except OSError as e:  # named by its target, not by the temporary file
+                raise OSError(e.errno, e.strerror, str(path)) from e
+        self._pending.clear()
+        self._targets.clear()
+        self._bytes = 0
+        fsync_folder(self.folder)
+
+    def discard(self) -> None:
+        """Remove the temporary files of the files written but not committed."""
+        for temp_name, _ in self._pending:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+        self._pending.clear()
+        self._targets.clear()
+        self._bytes = 0
+
+
+def _temp_file(path: Path, data: bytes, *, sync: bool) -> str:
+    """A world-readable temporary file beside ``path`` holding ``data`` (fsynced if
+    ``sync``); its name."""
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
             os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return temp_name
+
+
+def _rename(temp_name: str, path: Path) -> None:
+    try:
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    if sync_folder:
-        fsync_folder(path.parent)
-    return True
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)`` (which :mod:`os` does not offer), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_filesystem(folder: Path) -> None:
+    """Write every file of the filesystem holding ``folder`` to disk (``syncfs``)."""
+    assert _syncfs is not None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number), str(folder))
+    finally:
+        os.close(fd)
 
 
 def sweep_temp_files(folder: Path, *, older_than: float = 60.0) -> int:
