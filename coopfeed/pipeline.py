@@ -96,7 +96,8 @@ def refresh(
     workers: Workers | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
-    transaction per source, in the order given.
+    transaction per source, in the order given (durable together when it returns:
+    :meth:`Store.synced_at_end`).
 
     Sources go in chunks of :data:`CHUNK`, so that a run holds the bodies and items of
     two chunks at a time, not of every source: while this process stores one chunk,
@@ -108,15 +109,16 @@ def refresh(
     size = chunk or CHUNK
     outcomes: list[SourceOutcome] = []
     waiting: list[tuple[SourceConfig, Pending]] = []
-    with FetchSession() as session:  # one loop, connections kept from chunk to chunk
+    # One loop, connections kept from chunk to chunk; one fsync for the run's commits.
+    with FetchSession() as session, store.synced_at_end():
         for start in range(0, len(due), size):
             sources = due[start : start + size]
             started = start_sources(config, store, sources, now, workers, session)
             if waiting:
                 outcomes.extend(_store_arrived(config, store, waiting, now))
             waiting = started
-    if waiting:
-        outcomes.extend(_store_arrived(config, store, waiting, now))
+        if waiting:
+            outcomes.extend(_store_arrived(config, store, waiting, now))
     return tuple(outcomes)
 
 

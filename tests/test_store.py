@@ -271,6 +271,30 @@ def test_a_source_s_state_is_saved_with_its_items(store: Store) -> None:
     assert store.source_state("ica").etag == '"v3"'
 
 
+def test_commits_inside_synced_at_end_skip_their_own_fsync_and_are_kept(store: Store) -> None:
+    """A run's commits use synchronous=NORMAL (one fsync of the log at the end); every
+    other transaction, before and after, stays FULL."""
+
+    def synchronous() -> int:
+        with store._connect() as c:
+            return int(c.exec_driver_sql("PRAGMA synchronous").scalar())
+
+    assert synchronous() == 2
+    with store.synced_at_end():
+        assert synchronous() == 1
+        store.ingest("ica", [remote("Title", key="k1")], NOW, state=SourceState("ica"))
+        with store.synced_at_end():  # nested: the outer one syncs
+            assert synchronous() == 1
+        assert synchronous() == 1
+    assert synchronous() == 2
+    with pytest.raises(RuntimeError), store.synced_at_end():
+        raise RuntimeError("a run that fails still syncs what it stored")
+    assert synchronous() == 2
+    store.close()
+    reopened = Store.open(store.name)
+    assert [item.item.title for item in reopened.list_items()] == ["Title"]
+
+
 def test_many_source_states_are_saved_and_read_together(store: Store) -> None:
     """Sources stored before and new ones, in one call, more than one IN list holds."""
     names = [f"feed-{n:04d}" for n in range(1_200)]

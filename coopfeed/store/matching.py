@@ -53,7 +53,7 @@ from sqlalchemy import Connection, and_, case, func, insert, literal, or_, selec
 from sqlalchemy.sql.elements import ColumnElement
 
 from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
-from coopfeed.store.schema import items, items_in_chunks, meta, title_parts
+from coopfeed.store.schema import insert_tuples, items, items_in_chunks, meta, title_parts
 
 log = logging.getLogger(__name__)
 
@@ -543,7 +543,7 @@ def file_parts(c: Connection, policy: MatchPolicy) -> None:
             for part in part_rows(row["id"], row["title_key"], row["published"], policy.similarity)
         ]
         parts.sort()  # in the table's order: each page written once
-        _insert_parts(c, parts)
+        insert_tuples(c, title_parts, _PART_COLUMNS, parts)
         upto, filed = rows[-1]["id"], filed + len(rows)
     if filed > _FILL_ROWS:
         log.info("filed the titles of %d stored items for near-duplicate matching", filed)
@@ -551,6 +551,9 @@ def file_parts(c: Connection, policy: MatchPolicy) -> None:
         return
     c.execute(meta.delete().where(meta.c.key == PARTS_KEY))
     c.execute(insert(meta).values(key=PARTS_KEY, value=f"{wanted} {upto}"))
+
+
+_PART_COLUMNS = ("signature", "published", "item_id")
 
 
 def forget_parts(c: Connection) -> None:
@@ -568,21 +571,6 @@ def part_rows(
     grams = trigrams(title_key)
     signed = signatures(codes(grams), part_count(len(grams), threshold))
     return [(signature, published, item_id) for signature in set(signed)]
-
-
-def _insert_parts(c: Connection, rows: list[tuple[int, int, int]]) -> None:
-    """Insert plain tuples through the driver: SQLAlchemy's own executemany spends more
-    on building a dict of parameters per row than the database spends on the row."""
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(c.dialect.paramstyle)
-    if marker is None:
-        c.execute(
-            insert(title_parts),
-            [{"signature": s, "published": p, "item_id": i} for s, p, i in rows],
-        )
-        return
-    columns = "signature, published, item_id"
-    values = ", ".join([marker] * 3)
-    c.exec_driver_sql(f"INSERT INTO title_parts ({columns}) VALUES ({values})", rows)
 
 
 def search_parts(
