@@ -55,6 +55,7 @@ from coopfeed.store.schema import (
     archive_pages,
     content_digest,
     digest64,
+    driver_rows,
     insert_returning_ids,
     insert_tuples,
     item_sources,
@@ -626,10 +627,8 @@ class _Batch:
         own = set(known.values())
         fresh = [candidate for candidate in candidates if candidate.key not in known]
         self._load_rows({known[one.key] for one in candidates if one.key in known})
-        guids = self._ids_by(items.c.guid, {candidate.guid for candidate in fresh})
-        links = self._ids_by(
-            items.c.link_key, {candidate.link_key for candidate in fresh if candidate.link_key}
-        )
+        guids = self._ids_by("guid", {candidate.guid for candidate in fresh})
+        links = self._ids_by("link_key", {one.link_key for one in fresh if one.link_key})
         self._prepare_index([_ts(candidate.item.published) for candidate in fresh], max_indexed)
         batch: set[str] = set()
         for candidate in candidates:
@@ -679,21 +678,21 @@ class _Batch:
 
     def _row(self, item_id: int) -> dict[str, Any]:
         if item_id not in self.rows:
-            # One row by equality: a statement SQLAlchemy compiles once (an IN list with
-            # one value is compiled again each time).
-            row = self.c.execute(select(items).where(items.c.id == item_id)).mappings().one()
-            self.rows[item_id] = dict(row)
+            found = driver_rows(self.c, _ROW_BY_ID, (item_id,))
+            if not found:
+                raise LookupError(f"item {item_id} is not stored")
+            self.rows[item_id] = dict(zip(_ROW_COLUMNS, found[0], strict=True))
         return self.rows[item_id]
 
-    def _ids_by(self, column: Any, values: set[str]) -> dict[str, int]:
+    def _ids_by(self, column: str, values: set[str]) -> dict[str, int]:
         """value -> the oldest stored item with it in ``column``."""
         found: dict[str, int] = {}
         wanted = sorted(values)
         for start in range(0, len(wanted), _CHUNK):
-            query = select(column, func.min(items.c.id)).where(
-                column.in_(wanted[start : start + _CHUNK])
-            )
-            for value, item_id in self.c.execute(query.group_by(column)):
+            chunk = wanted[start : start + _CHUNK]
+            within = f"{column} IN ({', '.join('?' * len(chunk))})"
+            query = f"SELECT {column}, min(id) FROM items WHERE {within} GROUP BY {column}"
+            for value, item_id in driver_rows(self.c, query, chunk):
                 found[value] = int(item_id)
         return found
 
@@ -798,6 +797,9 @@ class _Batch:
             insert_tuples(c, item_sources, _KEY_COLUMNS, keys)
 
 
+#: An item's row by its id, through the driver (see schema.driver_rows).
+_ROW_COLUMNS = tuple(column.name for column in items.columns)
+_ROW_BY_ID = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id = ?"
 #: The columns of a new item's row (its id comes from the database).
 _ITEM_COLUMNS = tuple(column.name for column in items.columns if column.name != "id")
 _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
