@@ -235,6 +235,15 @@ def _others(found: dict[tuple[str, str], _Result], sizes: _Sizes) -> list[str]:
                 f" for {d['expected_stories']:,} distinct stories"
             )
             lines += [f"  {example}" for example in d.get("examples", [])]
+            parsers = d.get("parsers") or {}
+            if parsers:
+                lines.append(
+                    f"fast parser: {parsers.get('documents', 0):,} documents,"
+                    f" {parsers.get('fast_path', 0):,} taken by the fast path,"
+                    f" {parsers.get('fell_back', 0):,} fell back to feedparser,"
+                    f" {parsers.get('differ', 0)} DIFFER from feedparser"
+                )
+                lines += [f"  {example}" for example in parsers.get("examples", [])]
     return lines
 
 
@@ -312,6 +321,16 @@ def _targets(
     if check is not None and not check.error:
         bad = sum(check.data.get(k, 0) for k in ("mismatch", "missing", "merged_wrongly"))
         checks.append(("every checked title equals feedparser's", bad == 0, f"{bad} bad"))
+        parsers = check.data.get("parsers") or {}
+        if parsers:
+            differ, documents = parsers.get("differ", 0), parsers.get("documents", 0)
+            checks.append(
+                (
+                    "fast parser equals feedparser on every document",
+                    differ == 0 and documents > 0,
+                    f"{differ} of {documents:,} differ",
+                )
+            )
     size_note = "" if (sizes.feeds, sizes.entries) == (1_000, 50) else " (set for 1,000 x 50)"
     lines = [f"targets{size_note}:"]
     for name, ok, value in checks:

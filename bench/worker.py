@@ -16,7 +16,8 @@ times the whole process).  Phases:
 - ``archive``: ``parse_archive`` on a text of N entries, several times.
 - ``dedupe``: ``Store.ingest`` of a batch of new items against a store filled with bulk
   SQL inserts, at each requested size.
-- ``check``: every stored item's title against what feedparser reads from that entry.
+- ``check``: every stored item's title against what feedparser reads from that entry,
+  and parse_feed's fast path against feedparser on every feed of the corpus.
 """
 
 from __future__ import annotations
@@ -622,8 +623,47 @@ def run_check(job: dict[str, Any]) -> dict[str, Any]:
         "expected_stories": manifest.stories,
         **counts,
         "examples": examples,
+        "parsers": _compare_parsers(folder, manifest),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _compare_parsers(folder: Path, manifest: Any) -> dict[str, Any]:
+    """parse_feed's fast path against feedparser (``fast=False``) on every feed of the
+    corpus: how many documents the fast path took, how many fell back, how many differ."""
+    from bench.corpus import source_name
+    from coopfeed.sources.feed import _clean, _read_fast, parse_feed
+
+    headers = {"content-type": "application/xml"}
+    counts: Counter[str] = Counter()
+    examples: list[str] = []
+    for index, path in enumerate(manifest.paths):
+        body = (folder / path.lstrip("/")).read_bytes()
+        name, url = source_name(index), f"http://127.0.0.1{path}"
+        fast = parse_feed(name, body, url=url, headers=headers, fast=True)
+        slow = parse_feed(name, body, url=url, headers=headers, fast=False)
+        counts["documents"] += 1
+        taken = _read_fast(_clean(body, headers, [])) is not None
+        counts["fast_path" if taken else "fell_back"] += 1
+        if fast != slow:
+            counts["differ"] += 1
+            if len(examples) < 2:
+                examples.append(f"{name}: {_difference(fast, slow)}")
+    return {**counts, "examples": examples}
+
+
+def _difference(fast: Any, slow: Any) -> str:
+    """Where two SourceResults first differ, in one line."""
+    for field in ("error", "warnings", "extra"):
+        if getattr(fast, field) != getattr(slow, field):
+            mine, theirs = getattr(fast, field), getattr(slow, field)
+            return f"{field}: fast {mine!r}, feedparser {theirs!r}"[:300]
+    for number, (one, other) in enumerate(zip(fast.items, slow.items, strict=False), 1):
+        for field in one.__dataclass_fields__:
+            if getattr(one, field) != getattr(other, field):
+                mine, theirs = getattr(one, field), getattr(other, field)
+                return f"entry {number} {field}: fast {mine!r}, feedparser {theirs!r}"[:300]
+    return f"fast {len(fast.items)} entries, feedparser {len(slow.items)}"
 
 
 def _example(examples: list[str], text: str) -> None:

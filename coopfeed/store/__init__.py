@@ -457,9 +457,9 @@ class Store:
         found: dict[int, str] = {}
         with self._connect() as c:
             for start in range(0, len(ids), _CHUNK):
-                query = select(items.c.id, items.c.summary)
                 chunk = ids[start : start + _CHUNK]
-                found.update((i, text) for i, text in c.execute(query.where(items.c.id.in_(chunk))))
+                query = f"SELECT id, summary FROM items WHERE id IN ({', '.join('?' * len(chunk))})"
+                found.update(driver_rows(c, query, chunk))
         return found
 
     def find_items(self, reference: str) -> list[StoredItem]:
