@@ -96,8 +96,8 @@ def refresh(
     workers: Workers | None = None,
 ) -> tuple[SourceOutcome, ...]:
     """Fetch the given sources (feeds concurrently) and store what each gave, one
-    transaction per source, in the order given (durable together when it returns:
-    :meth:`Store.synced_at_end`).
+    transaction per source, in the order given (committed a group at a time, and
+    durable when it returns: :meth:`Store.grouped_writes`).
 
     Sources go in chunks of :data:`CHUNK`, so that a run holds the bodies and items of
     two chunks at a time, not of every source: while this process stores one chunk,
@@ -109,8 +109,8 @@ def refresh(
     size = chunk or CHUNK
     outcomes: list[SourceOutcome] = []
     waiting: list[tuple[SourceConfig, Pending]] = []
-    # One loop, connections kept from chunk to chunk; one fsync for the run's commits.
-    with FetchSession() as session, store.synced_at_end():
+    # One loop, connections kept from chunk to chunk; sources' transactions grouped.
+    with FetchSession() as session, store.grouped_writes():
         for start in range(0, len(due), size):
             sources = due[start : start + size]
             started = start_sources(config, store, sources, now, workers, session)

@@ -58,10 +58,7 @@ NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 
 # -- the store's own tests, against PostgreSQL -----------------------------------------
 
-SQLITE_ONLY = {
-    "test_new_store_is_migrated_and_in_wal_mode",
-    "test_commits_inside_synced_at_end_skip_their_own_fsync_and_are_kept",  # PRAGMAs
-}
+SQLITE_ONLY = {"test_new_store_is_migrated_and_in_wal_mode"}
 for _name, _test in vars(test_store).copy().items():
     if (
         _name.startswith("test_")

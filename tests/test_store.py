@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import Normalized
 from coopfeed.store import SourceState, Store
-from coopfeed.store.schema import SCHEMA_VERSION
+from coopfeed.store.schema import SCHEMA_VERSION, meta
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 
@@ -271,28 +271,59 @@ def test_a_source_s_state_is_saved_with_its_items(store: Store) -> None:
     assert store.source_state("ica").etag == '"v3"'
 
 
-def test_commits_inside_synced_at_end_skip_their_own_fsync_and_are_kept(store: Store) -> None:
-    """A run's commits use synchronous=NORMAL (one fsync of the log at the end); every
-    other transaction, before and after, stays FULL."""
+def synchronous(store: Store) -> int | None:
+    """SQLite's synchronous setting on a connection of the pool (None: PostgreSQL)."""
+    if store.engine.dialect.name != "sqlite":
+        return None
+    with store.engine.connect() as c:
+        return int(c.exec_driver_sql("PRAGMA synchronous").scalar())
 
-    def synchronous() -> int:
-        with store._connect() as c:
-            return int(c.exec_driver_sql("PRAGMA synchronous").scalar())
 
-    assert synchronous() == 2
-    with store.synced_at_end():
-        assert synchronous() == 1
-        store.ingest("ica", [remote("Title", key="k1")], NOW, state=SourceState("ica"))
-        with store.synced_at_end():  # nested: the outer one syncs
-            assert synchronous() == 1
-        assert synchronous() == 1
-    assert synchronous() == 2
-    with pytest.raises(RuntimeError), store.synced_at_end():
-        raise RuntimeError("a run that fails still syncs what it stored")
-    assert synchronous() == 2
+def test_grouped_writes_commit_together_and_a_failed_one_rolls_back_alone(store: Store) -> None:
+    """Inside, each transaction (a read too) is a savepoint: the group commits every
+    ``writes`` of them, and at the end, SQLite without an fsync each
+    (synchronous=NORMAL); a transaction that fails takes back only its own writes."""
+    other = Store.open(store.name)  # another process's view
+
+    def titles(of: Store) -> list[str]:
+        return sorted(stored.item.title for stored in of.list_items())
+
+    assert synchronous(store) in (2, None)
+    with store.grouped_writes(writes=5, seconds=3600):
+        if store.engine.dialect.name == "sqlite":
+            assert store._group is not None  # (asked directly: a transaction would count)
+            pragma = store._group.connection.exec_driver_sql("PRAGMA synchronous")
+            assert pragma.scalar() == 1
+        store.ingest("ica", [remote("One", key="k1")], NOW, state=SourceState("ica", etag='"1"'))
+        store.ingest("ica", [remote("Two", key="k2")], NOW)
+        with pytest.raises(RuntimeError), store._connect() as c:
+            c.execute(insert(meta).values(key="half-done", value="x"))
+            raise RuntimeError("a source whose ingest fails")
+        assert titles(store) == ["One", "Two"]  # this thread sees the group's writes
+        assert titles(other) == []  # three transactions, the failed one not counted
+        with store.grouped_writes():  # nested: part of the same group
+            store.ingest("coop", [remote("Three", key="k3")], NOW)
+        assert titles(other) == []
+        store.ingest("coop", [remote("Four", key="k4")], NOW)
+        assert titles(other) == ["Four", "One", "Three", "Two"]  # five: committed
+        store.ingest("coop", [remote("Five", key="k5")], NOW)
+        assert titles(other) == ["Four", "One", "Three", "Two"]
+    assert titles(other) == ["Five", "Four", "One", "Three", "Two"]  # and at the end
+    assert other.source_state("ica").etag == '"1"'
+    with other._connect() as c:
+        assert c.execute(select(meta.c.value).where(meta.c.key == "half-done")).first() is None
+    other.close()
+    assert synchronous(store) in (2, None)  # the pool's connections are FULL again
+
+
+def test_grouped_writes_keep_what_was_stored_when_the_run_fails(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.grouped_writes():
+        store.ingest("ica", [remote("Title", key="k1")], NOW)
+        raise RuntimeError("a run that fails keeps each source it stored whole")
     store.close()
     reopened = Store.open(store.name)
-    assert [item.item.title for item in reopened.list_items()] == ["Title"]
+    assert [stored.item.title for stored in reopened.list_items()] == ["Title"]
+    reopened.close()
 
 
 def test_many_source_states_are_saved_and_read_together(store: Store) -> None:
