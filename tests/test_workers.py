@@ -16,7 +16,7 @@ from coopfeed.pipeline import publish_all, refresh
 from coopfeed.publish import publish
 from coopfeed.store import Store
 from coopfeed.types import Feed, Item, Site
-from coopfeed.workers import MIN_BATCH, WorkerDied, Workers
+from coopfeed.workers import MIN_BATCH, NICENESS, WorkerDied, Workers
 
 DATA = Path(__file__).parent / "data" / "feeds"
 #: Every parse fixture that is a feed or tries hard not to be one, and the plain ones.
@@ -87,6 +87,15 @@ def test_a_big_batch_runs_in_worker_processes() -> None:
         assert os.getpid() not in pids and 1 <= len(pids) <= 2
         # Once started, the workers take a small batch too.
         assert workers.submit_all([(os.getpid, ())])[0].get() != os.getpid()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="niceness is POSIX")
+def test_workers_yield_the_cpu_to_the_run() -> None:
+    """The run stores what workers parse: they ask for less of the CPU than it does."""
+    mine = os.nice(0)
+    with Workers(2) as workers:
+        theirs = {result.get() for result in workers.submit_all([(os.nice, (0,))] * MIN_BATCH)}
+    assert theirs == {min(mine + NICENESS, 19)}
 
 
 def test_a_job_that_kills_its_worker_fails_alone() -> None:
