@@ -165,7 +165,10 @@ def start_sources(
     for source in due:
         if source.type == "archive":
             result = read_archive(source.name, source.path, config.base_dir)
-            items = prepare(source, result.items, now, config.limits, config.tag_authority)
+            similarity = config.matching.similarity
+            items = prepare(
+                source, result.items, now, config.limits, config.tag_authority, similarity
+            )
             pending.append(_Ready(Fetched(replace(result, items=()), "ok", prepared=items)))
             continue
         response = responses[source.name]
@@ -174,7 +177,8 @@ def start_sources(
             pending.append(_Ready(fetched))
             continue
         arguments = (source, response.body, response.url, response.headers, now)
-        jobs.append((parse_and_prepare, (*arguments, config.limits, config.tag_authority)))
+        settings = (config.limits, config.tag_authority, config.matching.similarity)
+        jobs.append((parse_and_prepare, (*arguments, *settings)))
         pending.append(_Parsing(fetched, digest))
     parsing = [one for one in pending if isinstance(one, _Parsing)]
     for one, submitted in zip(parsing, workers.submit_all(jobs), strict=True):
