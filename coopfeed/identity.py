@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from coopfeed.dedupe import TitleParts
 from coopfeed.normalize import Normalized
 from coopfeed.slug import category_slug, slugify
 
@@ -42,7 +41,6 @@ class Candidate:
     link_key: str | None
     anchor: str
     aliases: tuple[str, ...] = ()  # the other keys it could be known by (identity policies)
-    parts: TitleParts | None = None  # its title key's signatures, if made (coopfeed.prepare)
 
 
 def title_key(title: str) -> str:

@@ -165,10 +165,7 @@ def start_sources(
     for source in due:
         if source.type == "archive":
             result = read_archive(source.name, source.path, config.base_dir)
-            similarity = config.matching.similarity
-            items = prepare(
-                source, result.items, now, config.limits, config.tag_authority, similarity
-            )
+            items = prepare(source, result.items, now, config.limits, config.tag_authority)
             pending.append(_Ready(Fetched(replace(result, items=()), "ok", prepared=items)))
             continue
         response = responses[source.name]
@@ -177,8 +174,7 @@ def start_sources(
             pending.append(_Ready(fetched))
             continue
         arguments = (source, response.body, response.url, response.headers, now)
-        settings = (config.limits, config.tag_authority, config.matching.similarity)
-        jobs.append((parse_and_prepare, (*arguments, *settings)))
+        jobs.append((parse_and_prepare, (*arguments, config.limits, config.tag_authority)))
         pending.append(_Parsing(fetched, digest))
     parsing = [one for one in pending if isinstance(one, _Parsing)]
     for one, submitted in zip(parsing, workers.submit_all(jobs), strict=True):

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from coopfeed.config import SourceConfig
-from coopfeed.dedupe import parts_of
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import Limits, normalize
 from coopfeed.sources.feed import parse_feed
@@ -39,13 +38,11 @@ def parse_and_prepare(
     now: datetime,
     limits: Limits,
     tag_authority: str,
-    similarity: float = 1.0,
 ) -> Parsed:
     """A feed's body -> its result (without the items) and its entries made ready to
     store: the part of a run that worker processes do."""
     result = parse_feed(source.name, body, url=url, headers=headers)
-    prepared = prepare(source, result.items, now, limits, tag_authority, similarity)
-    return replace(result, items=()), prepared
+    return replace(result, items=()), prepare(source, result.items, now, limits, tag_authority)
 
 
 def prepare(
@@ -54,12 +51,8 @@ def prepare(
     now: datetime,
     limits: Limits,
     tag_authority: str,
-    similarity: float = 1.0,
 ) -> Prepared:
-    """RawItems -> Candidates; an unreadable entry is skipped (and said why).  With a
-    near-duplicate ``similarity`` that matches titles by signatures, each candidate
-    carries its title's (``Candidate.parts``): made here, in a worker process, they
-    cost the run that stores the candidates nothing."""
+    """RawItems -> Candidates; an unreadable entry is skipped (and said why)."""
     candidates, skipped = [], []
     for raw in items:
         item = normalize(
@@ -73,9 +66,7 @@ def prepare(
             skipped.append(f"{raw.where or source.name}: skipped entry: no readable title")
             continue
         if source.type == "archive":
-            candidate = archive_candidate(item, tag_authority)
+            candidates.append(archive_candidate(item, tag_authority))
         else:
-            candidate = feed_candidate(item, tag_authority, source.identity)
-        parts = parts_of(candidate.title_key, similarity)
-        candidates.append(replace(candidate, parts=parts) if parts else candidate)
+            candidates.append(feed_candidate(item, tag_authority, source.identity))
     return Prepared(tuple(candidates), tuple(skipped))

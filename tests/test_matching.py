@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,17 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from coopfeed.dedupe import (
-    MatchPolicy,
-    codes,
-    differ,
-    near_duplicate,
-    partner_parts,
-    partner_sizes,
-    parts_of,
-    signatures,
-    trigrams,
-)
+from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
 from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
 from coopfeed.store import Store
@@ -31,8 +20,10 @@ from coopfeed.store.matching import (
     EXTRA,
     PARTS_KEY,
     TitleIndex,
+    differ,
     file_parts,
     part_rows,
+    partner_sizes,
     search_database,
     search_parts,
     uses_parts,
@@ -149,11 +140,6 @@ def test_index_and_database_find_what_a_scan_finds(
     for item_id, other, when in stored:
         index.add(item_id, other, when)
     assert index.search(key, published, policy, skip) == expected
-    # With the parts a worker made (parts_of): the same answer.
-    prepared = TitleIndex(0)
-    for item_id, other, when in stored:
-        prepared.add(item_id, other, when, parts_of(other, similarity))
-    assert prepared.search(key, published, policy, skip, parts_of(key, similarity)) == expected
     # Keys added after a search are filed as they come.
     growing = TitleIndex(0)
     half = len(stored) // 2
@@ -206,23 +192,6 @@ def test_the_index_signatures_allow_every_pair_that_can_be_similar(threshold: fl
                 assert size + other - 2 * n <= allowed, (size, other, n)
 
 
-@given(query=titles(), similarity=st.sampled_from([0.5, 0.8, 0.85, 0.95, 1.0]))
-def test_parts_made_in_workers_are_the_signatures_the_index_makes(
-    query: str, similarity: float
-) -> None:
-    key = title_key(query)
-    parts = parts_of(key, similarity)
-    if not 0.8 <= similarity < 1.0:
-        assert parts is None
-        return
-    assert parts is not None
-    grams = trigrams(key)
-    assert parts.size == len(grams)
-    assert set(parts.signed) == partner_parts(len(grams), similarity)
-    for count, signed in parts.signed.items():
-        assert signed == signatures(codes(grams), count)
-
-
 def candidates(seed: int, source: str, count: int) -> list:  # type: ignore[type-arg]
     rng = random.Random(f"{seed}:{source}")
     found = []
@@ -260,30 +229,24 @@ def test_the_database_path_stores_what_the_index_path_stores(
     indexed = Store.open(str(tmp_path / "indexed.sqlite3"))
     asking = Store.open(str(tmp_path / "asking.sqlite3"))
     asking.max_indexed = 0
-    prepared = Store.open(str(tmp_path / "prepared.sqlite3"))  # candidates with parts
     try:
         for round_ in range(2):  # the second round finds everything stored
             for source in ("ica", "ilo", "coop", "wire"):
                 batch = candidates(seed, source, 60)
-                with_parts = [
-                    replace(one, parts=parts_of(one.title_key, similarity)) for one in batch
-                ]
-                now = NOW + timedelta(hours=round_)
-                reports = [
-                    indexed.ingest(source, batch, now, policy),
-                    asking.ingest(source, batch, now, policy),
-                    prepared.ingest(source, with_parts, now, policy),
-                ]
-                counts = {(r.new, r.merged, r.updated, r.unchanged) for r in reports}
-                assert len(counts) == 1
-        first = contents(indexed)
-        assert contents(asking) == first
-        assert contents(prepared) == first
+                a = indexed.ingest(source, batch, NOW + timedelta(hours=round_), policy)
+                b = asking.ingest(source, batch, NOW + timedelta(hours=round_), policy)
+                assert (a.new, a.merged, a.updated, a.unchanged) == (
+                    b.new,
+                    b.merged,
+                    b.updated,
+                    b.unchanged,
+                )
+        first, second = contents(indexed), contents(asking)
+        assert first == second
         assert len(first[0]) < 4 * 60  # some stories were merged
     finally:
         indexed.close()
         asking.close()
-        prepared.close()
 
 
 def test_filing_titles_files_every_stored_title_once(tmp_path: Path) -> None:

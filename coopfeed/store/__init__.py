@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from coopfeed.dedupe import MatchPolicy, forget_codes, trigrams
+from coopfeed.dedupe import MatchPolicy, trigrams
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
@@ -46,6 +46,7 @@ from coopfeed.store.matching import (
     MAX_INDEXED,
     TitleIndex,
     file_parts,
+    forget_codes,
     forget_parts,
     order,
     search_database,
@@ -781,7 +782,7 @@ class _Batch:
     def _search(self, candidate: Candidate, own: set[int]) -> int | None:
         """The stored (or new in this batch) item with an equal or near-duplicate title."""
         key, published, policy = candidate.title_key, _ts(candidate.item.published), self.policy
-        found = self.index.search(key, published, policy, own, candidate.parts)
+        found = self.index.search(key, published, policy, own)
         if self.index.covers(published, policy):
             return found
         if self.parts is not None:
@@ -829,7 +830,7 @@ class _Batch:
         row["digest"] = content_digest(row)
         self.new[item_id] = row
         self.rows[item_id] = row
-        self.index.add(item_id, candidate.title_key, row["published"], candidate.parts)
+        self.index.add(item_id, candidate.title_key, row["published"])
         return item_id
 
     def _change(self, item_id: int, values: dict[str, Any], links: dict[str, int]) -> bool:

@@ -40,27 +40,19 @@ one query filtered by date, length and the key's rarest trigrams
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 
 from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from coopfeed.dedupe import (
-    SIGNATURES_FROM,
-    MatchPolicy,
-    TitleParts,
-    _could_share,
-    codes,
-    near_duplicate,
-    part_count,
-    partner_parts,
-    signatures,
-    trigrams,
-)
+from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
 from coopfeed.store.schema import insert_tuples, items, items_in_chunks, meta, title_parts
 
 log = logging.getLogger(__name__)
@@ -71,6 +63,9 @@ DAY = 86_400
 #: How many trigrams a database search takes beyond the least it must: a near duplicate
 #: then has ``EXTRA + 1`` of them, which few other titles in the window have.
 EXTRA = 6
+#: The least threshold the index files keys by signatures for (see the module's
+#: docstring); it then deals a key into about a quarter as many parts as it has trigrams.
+SIGNATURES_FROM = 0.8
 #: A day with at most this many items is loaded whenever a candidate searches it; a
 #: bigger one when at least LOAD_DEMAND candidates search it (indexing a row costs
 #: about as much as reading it in fifty queries).
@@ -98,31 +93,102 @@ def _how_many(size: int, threshold: float) -> int:
     return size - need + 1
 
 
+def _could_share(shared: int, size: int, other: int, threshold: float) -> bool:
+    """Whether keys with ``size`` and ``other`` trigrams, sharing at most ``shared``,
+    can reach ``threshold`` (the Jaccard similarity, computed as
+    :func:`coopfeed.dedupe.similarity` does)."""
+    shared = min(shared, size, other)
+    return shared / (size + other - shared) >= threshold
+
+
+@lru_cache(maxsize=4_096)
+def partner_sizes(size: int, threshold: float) -> range:
+    """How many trigrams a key can have and be similar enough to one with ``size``."""
+    least = next(
+        other for other in range(1, size + 1) if _could_share(other, size, other, threshold)
+    )
+    most = size
+    while _could_share(size, size, most + 1, threshold):
+        most += 1
+    return range(least, most + 1)
+
+
+@lru_cache(maxsize=4_096)
+def differ(size: int, threshold: float) -> int:
+    """The most trigrams in which a key with ``size`` of them and one similar enough to
+    it can differ: ``|A| + |B| - 2 |A & B|`` with the least ``|A & B|`` that reaches the
+    threshold, for each size ``|B|`` can have."""
+    most = 0
+    for other in partner_sizes(size, threshold):
+        shared = next(
+            n for n in range(min(size, other) + 1) if _could_share(n, size, other, threshold)
+        )
+        most = max(most, size + other - 2 * shared)
+    return most
+
+
+def part_count(size: int, threshold: float) -> int:
+    """How many parts the trigrams of a key with ``size`` of them are dealt into: one
+    more than they can differ in from a key similar enough."""
+    return differ(size, threshold) + 1
+
+
+@lru_cache(maxsize=4_096)
+def partner_parts(size: int, threshold: float) -> frozenset[int]:
+    """The part counts of the keys that can be similar enough to one with ``size``
+    trigrams (keys of other sizes dealt into as many parts come along too)."""
+    return frozenset(part_count(other, threshold) for other in partner_sizes(size, threshold))
+
+
+_CODES: dict[str, int] = {}
+
+
+def codes(grams: Iterable[str]) -> list[int]:
+    """The trigrams' hashes: 32 bits of BLAKE2b, the same in every process (signatures
+    are stored), remembered per trigram.  Not CRC-32: it is linear, so the XOR of a
+    part's CRCs is the CRC of the XOR of its trigrams, and unrelated parts collide."""
+    known = _CODES
+    if len(known) > 1_000_000:  # a bound for stores in many scripts
+        known.clear()
+    found = []
+    for gram in grams:
+        code = known.get(gram)
+        if code is None:
+            digest = hashlib.blake2b(gram.encode("utf-8", "surrogatepass"), digest_size=4)
+            code = known[gram] = int.from_bytes(digest.digest(), "big")
+        found.append(code)
+    return found
+
+
+def forget_codes() -> None:
+    """Forget the trigrams' hashes :func:`codes` remembered."""
+    _CODES.clear()
+
+
+def signatures(codes: list[int], parts: int) -> list[int]:
+    """A signature for each of ``parts`` parts that trigrams are dealt into by their
+    hashes (``codes``): the XOR of its trigrams' hashes, told apart from the other parts'
+    (a clash only makes a key to compare, never hides one)."""
+    dealt = [0] * parts
+    for code in codes:
+        dealt[code % parts] ^= code
+    return [code * parts + part for part, code in enumerate(dealt)]
+
+
+@dataclass(slots=True)
 class _Key:
-    """A title key's trigram count and its signatures per part count (from the worker
-    that prepared the candidate, or computed here), kept from the search of a candidate
-    for filing it when it is stored next; its trigrams and their hashes when asked."""
+    """A title key's trigrams, their hashes and its signatures per part count, kept
+    from the search of a candidate for filing it when it is stored next."""
 
-    __slots__ = ("text", "size", "signed", "_codes")
-
-    def __init__(self, text: str, parts: TitleParts | None = None) -> None:
-        self.text = text
-        self._codes: list[int] | None = None
-        if parts is None:
-            self.size, self.signed = len(trigrams(text)), {}
-        else:
-            self.size, self.signed = parts.size, dict(parts.signed)
-
-    @property
-    def grams(self) -> frozenset[str]:
-        return trigrams(self.text)
+    text: str
+    grams: frozenset[str]
+    codes: list[int]
+    signed: dict[int, list[int]]
 
     def signatures(self, parts: int) -> list[int]:
         found = self.signed.get(parts)
         if found is None:
-            if self._codes is None:
-                self._codes = codes(trigrams(self.text))
-            found = self.signed[parts] = signatures(self._codes, parts)
+            found = self.signed[parts] = signatures(self.codes, parts)
         return found
 
 
@@ -144,9 +210,7 @@ class TitleIndex:
         self._sizes: list[int] = []  # how many trigrams each key has
         self._positions: dict[int, int] = {}  # item id -> position
         self._by_key: dict[str, list[int]] = defaultdict(list)
-        # trigram -> items with it, all days: made when first asked (titles filed by
-        # signature never are), then kept up to date.
-        self._counts: Counter[str] | None = None
+        self._counts: Counter[str] = Counter()  # trigram -> items with it, all days
         # The keys are filed for this threshold (0: not yet; the first search chooses),
         self._similarity = 0.0
         # either by signature: parts -> signature -> positions of the keys dealt into
@@ -158,10 +222,7 @@ class TitleIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(
-        self, item_id: int, title_key: str, published: int, parts: TitleParts | None = None
-    ) -> None:
-        """File a stored (or provisional) item; ``parts`` are its key's, if made."""
+    def add(self, item_id: int, title_key: str, published: int) -> None:
         if item_id in self._positions:
             return
         position = len(self._ids)
@@ -170,19 +231,19 @@ class TitleIndex:
         self._published.append(published)
         self._positions[item_id] = position
         self._by_key[title_key].append(position)
-        key = self._key(title_key, parts)
-        self._sizes.append(key.size)
-        if self._counts is not None:
-            self._counts.update(key.grams)
+        key = self._key(title_key)
+        self._sizes.append(len(key.grams))
+        self._counts.update(key.grams)
         if self._similarity:
             self._file(position, key, published)
 
-    def _key(self, title_key: str, parts: TitleParts | None = None) -> _Key:
-        """The signatures of ``title_key`` (and more), made once for its search and its
-        filing (or taken from ``parts``)."""
+    def _key(self, title_key: str) -> _Key:
+        """The trigrams of ``title_key`` (and more), computed once for its search and
+        its filing."""
         last = self._last
         if last is None or last.text != title_key:
-            last = self._last = _Key(title_key, parts)
+            grams = trigrams(title_key)
+            last = self._last = _Key(title_key, grams, codes(grams), {})
         return last
 
     def _file(self, position: int, key: _Key, published: int) -> None:
@@ -191,7 +252,7 @@ class TitleIndex:
             for gram in key.grams:
                 postings[gram].append(position)
             return
-        count = part_count(key.size, self._similarity)
+        count = part_count(len(key.grams), self._similarity)
         table = self._parts[count]
         for signature in key.signatures(count):
             filed = table.get(signature)
@@ -222,8 +283,6 @@ class TitleIndex:
         ``extra + 1`` of: the rarest ones (any would do; rare ones have short postings),
         those inside the key (not made with the padding) first."""
         counts = self._counts
-        if counts is None:
-            counts = self._counts = Counter(chain.from_iterable(map(trigrams, self._keys)))
         grams = sorted(
             self._key(title_key).grams,
             key=lambda gram: (gram not in title_key, counts[gram], gram),
@@ -231,12 +290,7 @@ class TitleIndex:
         return grams[: _how_many(len(grams), policy.similarity) + extra]
 
     def search(
-        self,
-        title_key: str,
-        published: int,
-        policy: MatchPolicy,
-        skip: set[int],
-        parts: TitleParts | None = None,
+        self, title_key: str, published: int, policy: MatchPolicy, skip: set[int]
     ) -> int | None:
         """The item an equal title, else a near-duplicate one, makes this the same story
         as (among the indexed ones, not in ``skip``)."""
@@ -256,7 +310,7 @@ class TitleIndex:
         if policy.similarity < SIGNATURES_FROM:
             found = self._by_trigrams(title_key, published, policy)
         else:
-            found = self._by_signatures(self._key(title_key, parts), policy.similarity)
+            found = self._by_signatures(title_key, policy.similarity)
         candidates = sorted(found, key=lambda position: order(ids[position]))
         for position in candidates:  # oldest first: the first near duplicate is the answer
             if (
@@ -267,11 +321,12 @@ class TitleIndex:
                 return ids[position]
         return None
 
-    def _by_signatures(self, key: _Key, threshold: float) -> set[int]:
+    def _by_signatures(self, title_key: str, threshold: float) -> set[int]:
         """The keys that share a part with this one, dealt as theirs were."""
+        key = self._key(title_key)
         found: set[int] = set()
         # Keys of other sizes dealt into as many parts come along: comparing rules them out.
-        for count in partner_parts(key.size, threshold):
+        for count in partner_parts(len(key.grams), threshold):
             table = self._parts.get(count)
             if table:
                 for signature in key.signatures(count):
@@ -286,7 +341,7 @@ class TitleIndex:
         """The keys in the window that have enough of this one's rarest trigrams."""
         # With ``extra`` more trigrams than the least, a near duplicate has extra + 1 of them.
         grams = self.rarest(title_key, policy, EXTRA)
-        size = self._key(title_key).size
+        size = len(self._key(title_key).grams)
         least = len(grams) - _how_many(size, policy.similarity) + 1
         days = range(
             _day(published - int(policy.near_duplicate_window)),
