@@ -210,7 +210,9 @@ class TitleIndex:
         self._sizes: list[int] = []  # how many trigrams each key has
         self._positions: dict[int, int] = {}  # item id -> position
         self._by_key: dict[str, list[int]] = defaultdict(list)
-        self._counts: Counter[str] = Counter()  # trigram -> items with it, all days
+        # trigram -> items with it, all days: made when first asked (titles filed by
+        # signature never are), then kept up to date.
+        self._counts: Counter[str] | None = None
         # The keys are filed for this threshold (0: not yet; the first search chooses),
         self._similarity = 0.0
         # either by signature: parts -> signature -> positions of the keys dealt into
@@ -233,7 +235,8 @@ class TitleIndex:
         self._by_key[title_key].append(position)
         key = self._key(title_key)
         self._sizes.append(len(key.grams))
-        self._counts.update(key.grams)
+        if self._counts is not None:
+            self._counts.update(key.grams)
         if self._similarity:
             self._file(position, key, published)
 
@@ -283,6 +286,8 @@ class TitleIndex:
         ``extra + 1`` of: the rarest ones (any would do; rare ones have short postings),
         those inside the key (not made with the padding) first."""
         counts = self._counts
+        if counts is None:
+            counts = self._counts = Counter(chain.from_iterable(map(trigrams, self._keys)))
         grams = sorted(
             self._key(title_key).grams,
             key=lambda gram: (gram not in title_key, counts[gram], gram),
