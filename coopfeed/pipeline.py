@@ -75,7 +75,7 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
     with Workers(config.fetch.processes) as workers:
         outcomes = refresh(config, store, due, now, workers=workers)
         store.forget_titles()  # one pass: its publish needs the memory more
-        store.file_titles(config.matching)  # for the next run's searches of the database
+        store.file_titles(config.matching, workers)  # for the next runs' searches
         return RunReport(outcomes, publish_all(config, store, now, workers=workers))
 
 

@@ -12,23 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from coopfeed.dedupe import MatchPolicy, near_duplicate, trigrams
+from coopfeed.dedupe import MatchPolicy, differ, near_duplicate, part_rows, partner_sizes, trigrams
 from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
-from coopfeed.store import Store
+from coopfeed.store import Store, matching
 from coopfeed.store.matching import (
     EXTRA,
     PARTS_KEY,
     TitleIndex,
-    differ,
     file_parts,
-    part_rows,
-    partner_sizes,
     search_database,
     search_parts,
     uses_parts,
 )
 from coopfeed.store.schema import item_sources, items, meta, title_parts
+from coopfeed.workers import MIN_BATCH, Workers
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 BASE = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -249,15 +247,23 @@ def test_the_database_path_stores_what_the_index_path_stores(
         asking.close()
 
 
-def test_filing_titles_files_every_stored_title_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [0, 2])
+def test_filing_titles_files_every_stored_title_once(
+    tmp_path: Path, processes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What a run does at its end: every title stored, filed once under each of its
-    parts' signatures (as the in-memory index deals them), and nothing else."""
+    parts' signatures (as the in-memory index deals them), and nothing else; the same
+    when worker processes make the rows (in chunks of 50 here, so several)."""
+    monkeypatch.setattr(matching, "_FILL_ROWS", 50)
     store = Store.open(str(tmp_path / "filed.sqlite3"))
     try:
         for source in ("ica", "ilo", "coop"):
             store.ingest(source, candidates(5, source, 60), NOW)
         assert store._index is not None and len(store._index) > 0
-        store.file_titles()
+        with Workers(processes) as workers:
+            if processes:  # started, as in a run (a few jobs alone would run here)
+                assert workers.submit_all([(len, ("x",))] * MIN_BATCH)[0].get() == 1
+            store.file_titles(MatchPolicy(), workers)
         with store.engine.connect() as c:
             filed = {tuple(row) for row in c.execute(select(title_parts))}
             stored = c.execute(select(items.c.id, items.c.title_key, items.c.published)).all()

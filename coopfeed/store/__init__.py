@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from coopfeed.dedupe import MatchPolicy, trigrams
+from coopfeed.dedupe import MatchPolicy, forget_codes, trigrams
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, canonical_url
 from coopfeed.store import postgres, schema
@@ -46,7 +46,6 @@ from coopfeed.store.matching import (
     MAX_INDEXED,
     TitleIndex,
     file_parts,
-    forget_codes,
     forget_parts,
     order,
     search_database,
@@ -66,6 +65,7 @@ from coopfeed.store.schema import (
     sources,
 )
 from coopfeed.types import Item
+from coopfeed.workers import Workers
 
 log = logging.getLogger(__name__)
 DEFAULT_POLICY = MatchPolicy()
@@ -453,17 +453,20 @@ class Store:
                 self._index = None  # it may hold rows the rollback took back
                 raise
 
-    def file_titles(self, policy: MatchPolicy = DEFAULT_POLICY) -> None:
+    def file_titles(
+        self, policy: MatchPolicy = DEFAULT_POLICY, workers: Workers | None = None
+    ) -> None:
         """File the titles stored since the last time in ``title_parts``, all in one
         transaction (see :func:`coopfeed.store.matching.file_parts`).  A run does it once
         it has stored what it fetched (and dropped its in-memory index: filing needs
         little memory), so that the next run's searches find them filed; a search that
-        finds some not filed yet files them itself."""
+        finds some not filed yet files them itself.  ``workers`` make the rows to file
+        (in their processes, while this one writes)."""
         if not uses_parts(policy):
             return
         try:
             with self._index_lock, self._connect() as c:
-                file_parts(c, policy)
+                file_parts(c, policy, workers)
         except StoreError as e:
             if not isinstance(e.__cause__, IntegrityError):
                 raise
