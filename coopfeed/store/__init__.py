@@ -26,7 +26,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     RootTransaction,
-    bindparam,
     create_engine,
     event,
     func,
@@ -56,6 +55,7 @@ from coopfeed.store.schema import (
     archive_pages,
     content_digest,
     digest64,
+    driver_execute,
     driver_rows,
     insert_returning_ids,
     insert_tuples,
@@ -872,7 +872,8 @@ class _Batch:
             self.index.rename(renamed)
         for item_id, values in self.changes.items():
             values["digest"] = content_digest(self.rows[item_id])
-            c.execute(update(items).where(items.c.id == item_id).values(values))
+            sets = ", ".join(f"{column} = ?" for column in values)
+            driver_execute(c, f"UPDATE items SET {sets} WHERE id = ?", [*values.values(), item_id])
         if self.keys:
             source, now = self.source, self.now
             keys = [(source, key, renamed.get(i, i), now) for key, i in self.keys]
@@ -885,6 +886,7 @@ _ROW_BY_ID = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id = ?"
 #: The columns of a new item's row (its id comes from the database).
 _ITEM_COLUMNS = tuple(column.name for column in items.columns if column.name != "id")
 _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
+_STATE_COLUMNS = tuple(column.name for column in sources.columns)
 
 
 _CHUNK = 500  # values in one IN (...)
@@ -894,28 +896,32 @@ REVISION = "content_revision"
 
 
 def _save_states(c: Connection, states: Sequence[SourceState]) -> None:
+    """Each state's row updated, or inserted if new: through the driver, as a run
+    saves a state with each source's items."""
     rows = [_state_row(state) for state in states]
     names = [row["name"] for row in rows]
     known: set[str] = set()
     for start in range(0, len(names), _CHUNK):
-        query = select(sources.c.name).where(sources.c.name.in_(names[start : start + _CHUNK]))
-        known.update(c.execute(query).scalars())
-    # One statement for every row (compiled once), not one per source.
-    old = [{**row, "b_name": row["name"]} for row in rows if row["name"] in known]
-    if old:
-        values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key != "name"}
-        where = sources.c.name == bindparam("b_name")
-        c.execute(update(sources).where(where).values(values), old)
-    new = [row for row in rows if row["name"] not in known]
+        chunk = names[start : start + _CHUNK]
+        query = f"SELECT name FROM sources WHERE name IN ({', '.join('?' * len(chunk))})"
+        known.update(name for (name,) in driver_rows(c, query, chunk))
+    for row in rows:
+        if row["name"] in known:
+            columns = [column for column in _STATE_COLUMNS if column != "name"]
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            values = [row[column] for column in columns]
+            driver_execute(c, f"UPDATE sources SET {sets} WHERE name = ?", [*values, row["name"]])
+    new = [
+        tuple(row[column] for column in _STATE_COLUMNS) for row in rows if row["name"] not in known
+    ]
     if new:
-        c.execute(insert(sources), new)
+        insert_tuples(c, sources, _STATE_COLUMNS, new)
 
 
 def _changed(c: Connection) -> None:
     """Record, in the transaction making it, that published content changed."""
     token = secrets.token_hex(8)
-    done = c.execute(update(meta).where(meta.c.key == REVISION).values(value=token))
-    if not done.rowcount:
+    if not driver_execute(c, "UPDATE meta SET value = ? WHERE key = ?", (token, REVISION)):
         c.execute(insert(meta).values(key=REVISION, value=token))
 
 

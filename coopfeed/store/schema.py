@@ -249,6 +249,19 @@ def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any]) -> 
     return list(connection.exec_driver_sql(sql.replace("?", marker), tuple(parameters)))
 
 
+def driver_execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> int:
+    """Run a statement written with "?" markers through the driver (see
+    :func:`driver_rows`); how many rows it changed."""
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.cursor()
+        try:
+            return int(cursor.execute(sql, parameters).rowcount)
+        finally:
+            cursor.close()
+    marker = _MARKERS.get(connection.dialect.paramstyle, "?")
+    return int(connection.exec_driver_sql(sql.replace("?", marker), tuple(parameters)).rowcount)
+
+
 def _insert_sql(connection: Connection, table: Table, columns: Sequence[str], marker: str) -> str:
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
