@@ -29,7 +29,7 @@ from coopfeed.publish import (
     write_if_changed,
 )
 from coopfeed.publish.archive import paginate
-from coopfeed.publish.files import TEMP_SUFFIX, FileGroup
+from coopfeed.publish.files import TEMP_SUFFIX, FileGroup, file_digest, stage
 from coopfeed.types import Feed, Item, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -462,6 +462,25 @@ def test_a_file_group_commits_itself_when_full_and_discards_what_is_left(tmp_pat
     group.discard()
     group.commit()  # nothing left to put in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rss", "b.rss"]
+
+
+def test_files_staged_elsewhere_join_a_group(tmp_path: Path) -> None:
+    """What a worker process that rendered a file does (stage) and the publishing
+    process then (add): the bytes never travel between them."""
+    (tmp_path / "same.rss").write_bytes(b"same")
+    kept = stage(tmp_path / "same.rss", b"same")
+    new = stage(tmp_path / "new.rss", b"new")
+    assert kept.temp is None and new.temp is not None
+    assert new.digest == file_digest(b"new") != kept.digest
+    group = FileGroup(tmp_path)
+    assert group.add(kept) is False
+    assert group.add(new) is True
+    with pytest.raises(ValueError, match="twice"):
+        group.add(new)
+    assert not (tmp_path / "new.rss").exists()
+    group.commit()
+    assert (tmp_path / "new.rss").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.rss", "same.rss"]
 
 
 def test_written_files_are_world_readable_whatever_the_umask(tmp_path: Path) -> None:

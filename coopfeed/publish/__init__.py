@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
 from coopfeed.publish.cache import NAME as RENDER_CACHE
 from coopfeed.publish.cache import Digests, RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
-from coopfeed.publish.files import FileGroup, sweep_temp_files, write_if_changed
+from coopfeed.publish.files import FileGroup, Staged, stage, sweep_temp_files, write_if_changed
 from coopfeed.publish.html import page_items, render_html
 from coopfeed.publish.index import OPML_NAME, render_index
 from coopfeed.publish.jsonfeed import render_json
@@ -140,7 +140,7 @@ def publish(
         raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
     written: list[str] = []
     unchanged: list[str] = []
-    plan = list(_plan(feeds, site, full_pages, cache, rendered, stored))
+    plan = list(_plan(feeds, site, full_pages, cache, rendered, stored, output_dir))
     fill = _Filler(stored)
     # Files are written in order, each as soon as it is rendered: in worker processes a
     # few documents ahead (RENDER_AHEAD), else one at a time, so a publish holds the
@@ -157,22 +157,24 @@ def publish(
             try:
                 if here:
                     function, args = fill(job)
-                    datas = function(*args)
+                    datas = zip(names, function(*args), strict=True)
+                    made = tuple(_staged(output_dir / name, data) for name, data in datas)
                 else:
-                    datas = next(done)
+                    made = next(done)  # staged by the worker that rendered them
             except WorkerDied as e:
                 raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
+            except OSError as e:
+                raise PublishError(f"cannot write {e.filename}: {_reason(e)}") from e
             if names[0] in rendered.topics:
                 # What a feed's current documents link to is in place and durable first.
                 _commit(files)
-            for name, data in zip(names, datas, strict=True):
-                path = output_dir / name
+            for name, staged in zip(names, made, strict=True):
                 try:
-                    changed = files.write(path, data)
+                    changed = files.add(staged)
                 except OSError as e:
-                    raise PublishError(f"cannot write {path}: {_reason(e)}") from e
+                    raise PublishError(f"cannot write {e.filename}: {_reason(e)}") from e
                 (written if changed else unchanged).append(name)
-                cache.wrote(name, data)
+                cache.wrote(name, staged.digest)
         _commit(files)
     finally:
         files.discard()  # an interrupted publish leaves no temporary file
@@ -240,7 +242,8 @@ def _plan(
     cache: RenderCache,
     rendered: _Rendered,
     stored: Stored | None,
-) -> Iterator[tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]]:
+    output_dir: Path,
+) -> Iterator[tuple[tuple[str, ...], Job[tuple[Any, ...]] | None, bool]]:
     """Every file to write, in order, in groups made from the same document: their
     names, the job that renders them (None when the cache says every one is as it
     would be rendered) and whether that job is to run here.  The names, topics and
@@ -250,8 +253,8 @@ def _plan(
     digest = Digests(stored.digests if stored is not None else None)
 
     def group(
-        names: tuple[str, ...], key: str | None, job: Job[tuple[bytes, ...]], here: bool = False
-    ) -> tuple[tuple[str, ...], Job[tuple[bytes, ...]] | None, bool]:
+        names: tuple[str, ...], key: str | None, job: Job[tuple[Any, ...]], here: bool = False
+    ) -> tuple[tuple[str, ...], Job[tuple[Any, ...]] | None, bool]:
         """``names`` made from the inputs whose digest is ``key`` (None: always made)."""
         rendered.files.extend(names)
         # Every name is asked (no short cut): fresh() records each one's digest.
@@ -273,12 +276,14 @@ def _plan(
         for page in paging.archives:
             key = digest(site, feed.slug, feed.title, page)
             names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
-            yield group(names, key, (_render, ((RSS, ATOM), head, site, page)))
+            paths = tuple(output_dir / name for name in names)
+            yield group(names, key, (_render, (paths, (RSS, ATOM), head, site, page)))
         key = digest(site, feed.slug, feed.title, paging.current)
         names = tuple(f"{feed.slug}.{extension}" for extension in _CURRENT)
         for extension in _CURRENT:
             rendered.topics[f"{feed.slug}.{extension}"] = feed_url(site, feed.slug, extension)
-        yield group(names, key, (_render, (_CURRENT, head, site, paging.current)))
+        paths = tuple(output_dir / name for name in names)
+        yield group(names, key, (_render, (paths, _CURRENT, head, site, paging.current)))
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
     # These two read every item: rendered here too.
@@ -293,12 +298,12 @@ class _Filler:
     def __init__(self, stored: Stored | None) -> None:
         self.stored = stored if stored is not None and not stored.complete else None
 
-    def __call__(self, job: Job[tuple[bytes, ...]]) -> Job[tuple[bytes, ...]]:
+    def __call__(self, job: Job[tuple[Any, ...]]) -> Job[tuple[Any, ...]]:
         return next(self.each([job], 1))
 
     def each(
-        self, jobs: Sequence[Job[tuple[bytes, ...]]], window: int
-    ) -> Iterator[Job[tuple[bytes, ...]]]:
+        self, jobs: Sequence[Job[tuple[Any, ...]]], window: int
+    ) -> Iterator[Job[tuple[Any, ...]]]:
         """Each of ``jobs`` filled, as it is asked for; the summaries of ``window`` jobs
         at a time are loaded together."""
         for start in range(0, len(jobs), window):
@@ -341,10 +346,21 @@ def _with_summary(item: Item, summary: str) -> Item:
 
 
 def _render(
-    extensions: Sequence[str], feed: Feed, site: Site, document: Document
-) -> tuple[bytes, ...]:
-    """The files of ``document`` in each of ``extensions``: one job for a worker."""
-    return tuple(_RENDERERS[extension](feed, site, document) for extension in extensions)
+    paths: Sequence[Path], extensions: Sequence[str], feed: Feed, site: Site, document: Document
+) -> tuple[Staged, ...]:
+    """The files of ``document`` in each of ``extensions``, written beside ``paths`` (see
+    :func:`~coopfeed.publish.files.stage`): one job for a worker."""
+    return tuple(
+        _staged(path, _RENDERERS[extension](feed, site, document))
+        for path, extension in zip(paths, extensions, strict=True)
+    )
+
+
+def _staged(path: Path, data: bytes) -> Staged:
+    try:
+        return stage(path, data)
+    except OSError as e:  # named by the file, not by its temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def _one(render: Callable[..., bytes], *args: object) -> tuple[bytes]:

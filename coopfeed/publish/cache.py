@@ -25,7 +25,7 @@ from typing import Any
 
 from coopfeed import __version__
 from coopfeed.publish.archive import Document
-from coopfeed.publish.files import write_if_changed
+from coopfeed.publish.files import file_digest, write_if_changed
 from coopfeed.types import Item
 
 NAME = ".coopfeed-render"
@@ -123,13 +123,13 @@ class RenderCache:
         self._pending[name] = key
         return False
 
-    def wrote(self, name: str, data: bytes) -> None:
-        """``name`` holds ``data`` (or will, once its group of files is in place: its
-        status is read when the cache is saved), rendered from the inputs :meth:`fresh`
-        was given."""
+    def wrote(self, name: str, digest: str) -> None:
+        """``name`` holds bytes whose :func:`file_digest` is ``digest`` (or will, once
+        its group of files is in place: its status is read when the cache is saved),
+        rendered from the inputs :meth:`fresh` was given."""
         key = self._pending.pop(name, None)
         if key is not None:
-            self._new[name] = [key, _hash(data)]
+            self._new[name] = [key, digest]
             self._placed.append(name)
 
     def save(self) -> None:
@@ -160,8 +160,7 @@ class RenderCache:
         return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+_hash = file_digest
 
 
 def record_inputs(output_dir: Path, inputs: str | None) -> None:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIX = ".coopfeed-tmp"
@@ -70,11 +72,18 @@ class FileGroup:
         holds exactly these bytes (it is then left alone)."""
         if path in self._targets:  # written twice: the first one goes first
             self.commit()
-        if _holds(path, data):
+        return self.add(stage(path, data))
+
+    def add(self, staged: Staged) -> bool:
+        """Take a file :func:`stage` wrote (in this process or another) into the group;
+        False when its target already held its bytes."""
+        if staged.temp is None:
             return False
-        self._pending.append((_temp_file(path, data, sync=_syncfs is None), path))
-        self._targets.add(path)
-        self._bytes += len(data)
+        if staged.path in self._targets:
+            raise ValueError(f"{staged.path} is staged twice in one group")
+        self._pending.append((staged.temp, staged.path))
+        self._targets.add(staged.path)
+        self._bytes += staged.size
         if self._bytes >= self.max_bytes:
             self.commit()
         return True
@@ -104,6 +113,33 @@ class FileGroup:
         self._pending.clear()
         self._targets.clear()
         self._bytes = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A file's bytes written beside it by :func:`stage`, for a :class:`FileGroup` to put
+    in place; ``temp`` is None when the file already held them."""
+
+    path: Path
+    temp: str | None
+    size: int
+    digest: str  # of the bytes: file_digest(data)
+
+
+def stage(path: Path, data: bytes) -> Staged:
+    """``data`` written to a temporary file beside ``path`` (made durable there unless
+    a group's commit does: ``syncfs``), or nothing when ``path`` holds these bytes.
+    Runs wherever the file was rendered, worker processes included: the bytes then
+    never travel back to the publishing process."""
+    digest = file_digest(data)
+    if _holds(path, data):
+        return Staged(path, None, len(data), digest)
+    return Staged(path, _temp_file(path, data, sync=_syncfs is None), len(data), digest)
+
+
+def file_digest(data: bytes) -> str:
+    """A digest of a file's bytes (the render cache records it)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _temp_file(path: Path, data: bytes, *, sync: bool) -> str:
