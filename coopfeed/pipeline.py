@@ -7,10 +7,12 @@ store through ``publish`` into the output folder.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,11 +74,26 @@ def run_once(config: Config, store: Store, now: datetime, *, everything: bool = 
         if everything or is_due(source, states.get(source.name) or SourceState(source.name), now)
     ]
     # One set of worker processes parses what is fetched and renders what is published.
-    with Workers(config.fetch.processes) as workers:
+    with Workers(config.fetch.processes) as workers, collecting_less():
         outcomes = refresh(config, store, due, now, workers=workers)
         store.forget_titles()  # one pass: its publish needs the memory more
         store.file_titles(config.matching, workers)  # for the next runs' searches
         return RunReport(outcomes, publish_all(config, store, now, workers=workers))
+
+
+@contextmanager
+def collecting_less() -> Iterator[None]:
+    """Python's cycle collector runs less often inside (its thresholds are restored at
+    the end).  A run builds up long-lived objects (its title index, the items it
+    publishes), and every full collection walks all of them: in a cold run of the
+    bench, 8 full collections found 25 objects to free and cost about 1.4 s of the
+    refresh and 0.5 s of the publish; the peak memory stayed the same."""
+    old = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def is_due(source: SourceConfig, state: SourceState, now: datetime) -> bool:

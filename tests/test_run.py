@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import re
@@ -82,7 +83,9 @@ def test_every_link_has_its_anchor_on_the_html_page(project: Project) -> None:
 
 def test_a_second_run_changes_no_file(project: Project) -> None:
     config = project()
+    thresholds = gc.get_threshold()
     assert main(["run", "-c", str(config)]) == 0
+    assert gc.get_threshold() == thresholds  # a run collects less, and then as before
     before = snapshot(config.parent / "feeds")
     assert main(["run", "-c", str(config), "--all"]) == 0
     assert snapshot(config.parent / "feeds") == before
