@@ -419,7 +419,8 @@ class Store:
     ) -> IngestReport:
         """Apply one source's candidates in one transaction, which also saves the
         source's ``state`` if given (its validators are then never saved without the
-        items they vouch for, nor the other way round, and a run commits once a source).
+        items they vouch for, nor the other way round).  Inside :meth:`grouped_writes`,
+        a savepoint of the group's transaction.
 
         When another node stored one of the same items meanwhile (PostgreSQL), an insert
         breaks a unique key and the transaction rolls back; it is then applied once more,
