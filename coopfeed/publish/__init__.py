@@ -158,7 +158,7 @@ def publish(
                 if here:
                     function, args = fill(job)
                     datas = zip(names, function(*args), strict=True)
-                    made = tuple(_staged(output_dir / name, data) for name, data in datas)
+                    made = tuple(stage(output_dir / name, data) for name, data in datas)
                 else:
                     made = next(done)  # staged by the worker that rendered them
             except WorkerDied as e:
@@ -351,16 +351,9 @@ def _render(
     """The files of ``document`` in each of ``extensions``, written beside ``paths`` (see
     :func:`~coopfeed.publish.files.stage`): one job for a worker."""
     return tuple(
-        _staged(path, _RENDERERS[extension](feed, site, document))
+        stage(path, _RENDERERS[extension](feed, site, document))
         for path, extension in zip(paths, extensions, strict=True)
     )
-
-
-def _staged(path: Path, data: bytes) -> Staged:
-    try:
-        return stage(path, data)
-    except OSError as e:  # named by the file, not by its temporary one
-        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def _one(render: Callable[..., bytes], *args: object) -> tuple[bytes]:

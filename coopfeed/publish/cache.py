@@ -145,7 +145,7 @@ class RenderCache:
 
     def _hash(self, name: str) -> str | None:
         try:
-            return _hash((self.output_dir / name).read_bytes())
+            return file_digest((self.output_dir / name).read_bytes())
         except OSError:
             return None
 
@@ -158,9 +158,6 @@ class RenderCache:
         except OSError:
             return None
         return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-_hash = file_digest
 
 
 def record_inputs(output_dir: Path, inputs: str | None) -> None:

@@ -24,7 +24,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,13 +97,9 @@ class FileGroup:
         if _syncfs is not None:
             _sync_filesystem(self.folder)
         for temp_name, path in self._pending:
-            try:
+            with _named_by(path):
                 _rename(temp_name, path)
-            except OSError as e:  # named by its target, not by the temporary file
-                raise OSError(e.errno, e.strerror, str(path)) from e
-        self._pending.clear()
-        self._targets.clear()
-        self._bytes = 0
+        self._clear()
         fsync_folder(self.folder)
 
     def discard(self) -> None:
@@ -110,6 +107,9 @@ class FileGroup:
         for temp_name, _ in self._pending:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
+        self._clear()
+
+    def _clear(self) -> None:
         self._pending.clear()
         self._targets.clear()
         self._bytes = 0
@@ -130,11 +130,21 @@ def stage(path: Path, data: bytes) -> Staged:
     """``data`` written to a temporary file beside ``path`` (made durable there unless
     a group's commit does: ``syncfs``), or nothing when ``path`` holds these bytes.
     Runs wherever the file was rendered, worker processes included: the bytes then
-    never travel back to the publishing process."""
+    never travel back to the publishing process.  An ``OSError`` names ``path``."""
     digest = file_digest(data)
-    if _holds(path, data):
-        return Staged(path, None, len(data), digest)
-    return Staged(path, _temp_file(path, data, sync=_syncfs is None), len(data), digest)
+    with _named_by(path):
+        if _holds(path, data):
+            return Staged(path, None, len(data), digest)
+        return Staged(path, _temp_file(path, data, sync=_syncfs is None), len(data), digest)
+
+
+@contextmanager
+def _named_by(path: Path) -> Iterator[None]:
+    """An ``OSError`` inside names ``path``, the file, not its temporary copy."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def file_digest(data: bytes) -> str:
