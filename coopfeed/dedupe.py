@@ -138,14 +138,7 @@ def signatures(codes: list[int], parts: int) -> list[int]:
     return [code * parts + part for part, code in enumerate(dealt)]
 
 
-def part_rows(
-    item_id: int, title_key: str, published: int, threshold: float
-) -> list[tuple[int, int, int]]:
-    """The ``title_parts`` rows (signature, published, item_id) that file an item for
-    near-duplicate matching."""
-    grams = trigrams(title_key)
-    signed = signatures(codes(grams), part_count(len(grams), threshold))
-    return [(signature, published, item_id) for signature in set(signed)]
+_trigrams = trigrams.__wrapped__  # the same, without filling trigrams' cache
 
 
 def parts_of_items(
@@ -162,6 +155,3 @@ def parts_of_items(
         found.extend((signature, published, item_id) for signature in set(signed))
     found.sort()
     return found
-
-
-_trigrams = trigrams.__wrapped__  # the same, without filling trigrams' cache

@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from coopfeed.dedupe import MatchPolicy, differ, near_duplicate, part_rows, partner_sizes, trigrams
+from coopfeed.dedupe import (
+    MatchPolicy,
+    codes,
+    differ,
+    near_duplicate,
+    part_count,
+    partner_sizes,
+    signatures,
+    trigrams,
+)
 from coopfeed.identity import feed_candidate, title_key
 from coopfeed.normalize import Normalized
 from coopfeed.store import Store, matching
@@ -245,6 +254,15 @@ def test_the_database_path_stores_what_the_index_path_stores(
     finally:
         indexed.close()
         asking.close()
+
+
+def part_rows(
+    item_id: int, key: str, published: int, threshold: float
+) -> set[tuple[int, int, int]]:
+    """The title_parts rows of one item, made as the in-memory index deals its key."""
+    grams = trigrams(key)
+    signed = signatures(codes(grams), part_count(len(grams), threshold))
+    return {(signature, published, item_id) for signature in signed}
 
 
 @pytest.mark.parametrize("processes", [0, 2])
