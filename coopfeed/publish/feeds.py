@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feedgen.feed import FeedGenerator
@@ -127,14 +127,7 @@ def render_rss(feed: Feed, site: Site, document: Document | None = None) -> byte
     documents left to feedgen still do that); publishing is single-threaded for now.
     """
     document = document or current_document(feed, site)
-    if _feedgen_refuses(feed, site, document):
-        return render_rss_feedgen(feed, site, document)
-    head = _serialize(_rss_head(feed, site, document))
-    try:
-        items = _encode("".join([_rss_item(item) for item in document.items]))
-    except _Refused:
-        return render_rss_feedgen(feed, site, document)  # to raise feedgen's error
-    return _splice(head, items, b"  </channel>\n</rss>\n")
+    return _written(feed, site, document, _RSS_WRITER)
 
 
 def render_atom(feed: Feed, site: Site, document: Document | None = None) -> bytes:
@@ -149,14 +142,7 @@ def render_atom(feed: Feed, site: Site, document: Document | None = None) -> byt
     from the new element, not the dict): no rel means "alternate" in Atom.
     """
     document = document or current_document(feed, site)
-    if _feedgen_refuses(feed, site, document):
-        return render_atom_feedgen(feed, site, document)
-    head = _serialize(_atom_head(feed, site, document))
-    try:
-        entries = _encode("".join([_atom_entry(item) for item in document.items]))
-    except _Refused:
-        return render_atom_feedgen(feed, site, document)  # to raise feedgen's error
-    return _splice(head, entries, b"</feed>\n")
+    return _written(feed, site, document, _ATOM_WRITER)
 
 
 def current_document(feed: Feed, site: Site) -> Document:
@@ -296,6 +282,31 @@ def _atom_entry(item: Item) -> str:
             f"    <published>{published}</published>\n  </entry>\n",
         )
     )
+
+
+class _Writer(NamedTuple):
+    """How one format is written: its head (an lxml element), each entry's text, the
+    end of the serialized document the entries go before, and feedgen's renderer for
+    the documents left to it."""
+
+    head: Callable[[Feed, Site, Document], Any]
+    entry: Callable[[Item], str]
+    end: bytes
+    feedgen: Callable[[Feed, Site, Document], bytes]
+
+
+def _written(feed: Feed, site: Site, document: Document, writer: _Writer) -> bytes:
+    """``document`` in ``writer``'s format: its serialized head with the entries spliced
+    in, or feedgen's rendering when feedgen would refuse it or a string holds a
+    character lxml refuses (feedgen then raises its error)."""
+    if _feedgen_refuses(feed, site, document):
+        return writer.feedgen(feed, site, document)
+    head = _serialize(writer.head(feed, site, document))
+    try:
+        entries = _encode("".join([writer.entry(item) for item in document.items]))
+    except _Refused:
+        return writer.feedgen(feed, site, document)
+    return _splice(head, entries, writer.end)
 
 
 def _text(text: str) -> str:
@@ -514,3 +525,7 @@ def _generator(feed: Feed, site: Site, document: Document, extension: str) -> An
         head = functools.partial(_HeadLinks, links, document.archive)
         fg.register_extension("coopfeed_head", head, None, atom=True, rss=True)
     return fg
+
+
+_RSS_WRITER = _Writer(_rss_head, _rss_item, b"  </channel>\n</rss>\n", render_rss_feedgen)
+_ATOM_WRITER = _Writer(_atom_head, _atom_entry, b"</feed>\n", render_atom_feedgen)
