@@ -906,12 +906,11 @@ def _save_states(c: Connection, states: Sequence[SourceState]) -> None:
         chunk = names[start : start + _CHUNK]
         query = f"SELECT name FROM sources WHERE name IN ({', '.join('?' * len(chunk))})"
         known.update(name for (name,) in driver_rows(c, query, chunk))
+    columns = [column for column in _STATE_COLUMNS if column != "name"]
+    update_one = f"UPDATE sources SET {', '.join(f'{c} = ?' for c in columns)} WHERE name = ?"
     for row in rows:
         if row["name"] in known:
-            columns = [column for column in _STATE_COLUMNS if column != "name"]
-            sets = ", ".join(f"{column} = ?" for column in columns)
-            values = [row[column] for column in columns]
-            driver_execute(c, f"UPDATE sources SET {sets} WHERE name = ?", [*values, row["name"]])
+            driver_execute(c, update_one, [*(row[column] for column in columns), row["name"]])
     new = [
         tuple(row[column] for column in _STATE_COLUMNS) for row in rows if row["name"] not in known
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -220,15 +221,12 @@ def insert_returning_ids(
     databases take that one statement, sorted by parameter order."""
     if connection.dialect.name == "sqlite":
         sql = _insert_sql(connection, table, columns, "?")
-        cursor = connection.connection.cursor()
-        try:
+        with _sqlite_cursor(connection) as cursor:
             ids = []
             for row in rows:
                 cursor.execute(sql, row)
                 ids.append(int(cursor.lastrowid))
             return ids
-        finally:
-            cursor.close()
     query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     result = connection.execute(query, [dict(zip(columns, row, strict=True)) for row in rows])
     return [int(item_id) for item_id in result.scalars()]
@@ -239,27 +237,35 @@ def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any]) -> 
     for small queries made thousands of times a run, SQLAlchemy's execution costs
     several times what SQLite spends on them."""
     if connection.dialect.name == "sqlite":
-        cursor = connection.connection.cursor()
-        try:
+        with _sqlite_cursor(connection) as cursor:
             rows: list[Any] = cursor.execute(sql, parameters).fetchall()
             return rows
-        finally:
-            cursor.close()
-    marker = _MARKERS.get(connection.dialect.paramstyle, "?")
-    return list(connection.exec_driver_sql(sql.replace("?", marker), tuple(parameters)))
+    return list(_exec_driver(connection, sql, parameters))
 
 
 def driver_execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> int:
     """Run a statement written with "?" markers through the driver (see
     :func:`driver_rows`); how many rows it changed."""
     if connection.dialect.name == "sqlite":
-        cursor = connection.connection.cursor()
-        try:
+        with _sqlite_cursor(connection) as cursor:
             return int(cursor.execute(sql, parameters).rowcount)
-        finally:
-            cursor.close()
+    return int(_exec_driver(connection, sql, parameters).rowcount)
+
+
+@contextmanager
+def _sqlite_cursor(connection: Connection) -> Iterator[Any]:
+    """A cursor of the pysqlite connection under ``connection`` (in its transaction)."""
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _exec_driver(connection: Connection, sql: str, parameters: Sequence[Any]) -> Any:
+    """``sql`` ("?" markers) with the dialect's markers, through ``exec_driver_sql``."""
     marker = _MARKERS.get(connection.dialect.paramstyle, "?")
-    return int(connection.exec_driver_sql(sql.replace("?", marker), tuple(parameters)).rowcount)
+    return connection.exec_driver_sql(sql.replace("?", marker), tuple(parameters))
 
 
 def _insert_sql(connection: Connection, table: Table, columns: Sequence[str], marker: str) -> str:
