@@ -1,4 +1,5 @@
-"""Shared fixtures: a project folder with a config, the seed archive and a clock."""
+"""Shared fixtures: a project folder with a config, the seed archive, a clock, and the
+site the publishing tests render for."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from pathlib import Path
 
 import pytest
 
+from coopfeed.types import Site
+
 pytest_plugins = ["httpserver"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "archive" / "ilo-cooperatives.txt"
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+#: Where the publishing tests' site is served from.
+BASE = "http://127.0.0.1:8080/"
+
+
+@pytest.fixture
+def site() -> Site:
+    return Site(
+        title="Cooperative news",
+        description="News, stories & statements on cooperatives",
+        base_url=BASE,
+        author="Coopfeed editors",
+        items_per_feed=3,
+    )
 
 
 def config_text(extra_site: str = "", sources: str | None = None, tables: str = "") -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
+from conftest import BASE
 from feedcheck import check_atom, check_atom_rng, check_rss
 from lxml import etree
 
@@ -34,20 +35,8 @@ from coopfeed.types import Feed, Item, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
-BASE = "http://127.0.0.1:8080/"
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 SCRIPT_TITLE = "Café <script>alert('x')</script> & Co-op"
-
-
-@pytest.fixture
-def site() -> Site:
-    return Site(
-        title="Cooperative news",
-        description="News, stories & statements on cooperatives",
-        base_url=BASE,
-        author="Coopfeed editors",
-        items_per_feed=3,
-    )
 
 
 @pytest.fixture

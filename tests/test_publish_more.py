@@ -14,6 +14,7 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
+from conftest import BASE
 from feedcheck import check_atom, check_atom_rng, check_json_feed, check_opml, check_rss
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,21 +26,9 @@ from coopfeed.types import Feed, Item, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
-BASE = "http://127.0.0.1:8080/"
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 SCRIPT_TITLE = "Café <script>alert('x')</script> & Co-op"
 HUB = "https://hub.example.org/"
-
-
-@pytest.fixture
-def site() -> Site:
-    return Site(
-        title="Cooperative news",
-        description="News, stories & statements on cooperatives",
-        base_url=BASE,
-        author="Coopfeed editors",
-        items_per_feed=3,
-    )
 
 
 def item(n: int, *, day: int | None = None, **fields: object) -> Item:

@@ -15,13 +15,13 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from conftest import BASE
 from lxml import etree
 
 from coopfeed.publish import ping_hub, publish
 from coopfeed.types import Feed, Item, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-BASE = "http://127.0.0.1:8080/"
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
 
 import pytest
+from conftest import BASE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -27,7 +28,6 @@ from coopfeed.publish.feeds import (
 )
 from coopfeed.types import Feed, Item, Site
 
-BASE = "http://127.0.0.1:8080/"
 HUB = "https://hub.example.org/"
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 T = TypeVar("T")
@@ -161,17 +161,6 @@ def test_any_document_renders_as_feedgen_renders_it(
 
 
 # --- Examples ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def site() -> Site:
-    return Site(
-        title="Cooperative news",
-        description="News, stories & statements on cooperatives",
-        base_url=BASE,
-        author="Coopfeed editors",
-        items_per_feed=3,
-    )
 
 
 def item(n: int, **fields: object) -> Item:
