@@ -48,6 +48,11 @@ class Filter:
         """Whether a rule of this filter looks at ``field`` (one of :data:`FIELDS`)."""
         return any(rule.field == field for rule in (*self.include, *self.exclude))
 
+    @property
+    def shows_all(self) -> bool:
+        """Whether it shows every item (no rule, no maximum age)."""
+        return self.max_age is None and not self.include and not self.exclude
+
     def shows(self, item: Item, categories: tuple[str, ...], now: datetime) -> bool:
         if self.max_age is not None and item.published < now - timedelta(seconds=self.max_age):
             return False

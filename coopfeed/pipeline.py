@@ -285,6 +285,10 @@ def publish_all(
     return report
 
 
+def _category_filter(config: Config, category: str) -> Filter:
+    return config.category_filters.get(category, NO_FILTER)
+
+
 def _filters(config: Config) -> list[Filter]:
     return [source.filter for source in config.sources] + list(config.category_filters.values())
 
@@ -469,36 +473,45 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
     of its own links to its anchor on its first shown category's HTML page.
     """
     by_slug: dict[str, list[Item]] = defaultdict(list)
-    titles: dict[str, str] = {}
+    shown_in: set[str] = set()  # every category an item is shown in
     shown_anywhere = []
-    sources = config.sources_by_name
+    # Filters that show every item (most do) are not asked.
+    hiding = {
+        name: s.filter for name, s in config.sources_by_name.items() if not s.filter.shows_all
+    }
     # Most items share their categories: each tuple is mapped and slugged once.
-    mapped: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str]]] = {}
+    mapped: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str], list[str] | None]] = {}
     for stored in items:
         if stored.categories not in mapped:
             names = tuple(dict.fromkeys(map(config.canonical_category, stored.categories)))
             names = names or ("Uncategorized",)
-            mapped[stored.categories] = names, {name: category_slug(name) for name in names}
-        categories, slugs = mapped[stored.categories]
+            filtered = any(not _category_filter(config, name).shows_all for name in names)
+            slugs = {name: category_slug(name) for name in names}
+            mapped[stored.categories] = names, slugs, None if filtered else list(names)
+        categories, slugs, shown = mapped[stored.categories]
         item = stored if categories == stored.categories else replace(stored, categories=categories)
-        source = sources.get(item.source)
-        if source and not source.filter.shows(item, categories, now):
+        hides = hiding.get(item.source)
+        if hides is not None and not hides.shows(item, categories, now):
             continue
-        shown = [
-            category
-            for category in categories
-            if config.category_filters.get(category, NO_FILTER).shows(item, categories, now)
-        ]
+        if shown is None:
+            shown = [
+                category
+                for category in categories
+                if _category_filter(config, category).shows(item, categories, now)
+            ]
         if not shown:
             continue
         if item.link is None:
             item = replace(item, link=f"{config.site.base_url}{slugs[shown[0]]}.html#{item.anchor}")
         shown_anywhere.append(item)
+        shown_in.update(shown)
         for category in shown:
-            slug = slugs[category]
-            if not by_slug[slug] or by_slug[slug][-1] is not item:
-                by_slug[slug].append(item)
-            titles[slug] = min(titles.get(slug, category), category)
+            group = by_slug[slugs[category]]
+            if not group or group[-1] is not item:
+                group.append(item)
+    titles: dict[str, str] = {}  # slug -> the least of the categories shown under it
+    for category in sorted(shown_in, reverse=True):
+        titles[category_slug(category)] = category
     feeds = [Feed(slug, titles[slug], tuple(group)) for slug, group in sorted(by_slug.items())]
     if shown_anywhere:
         feeds.append(Feed(ALL, config.site.title, tuple(shown_anywhere)))

@@ -14,6 +14,7 @@ from coopfeed.config import load_config
 from coopfeed.pipeline import build_feeds, publish_all, refresh
 from coopfeed.publish import RENDER_CACHE, publish
 from coopfeed.store import Store
+from coopfeed.types import Item
 
 Project = Callable[..., Path]
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -92,3 +93,57 @@ def test_a_file_rewritten_with_its_size_and_times_kept_is_rendered_again(
     assert (config.output_dir / RENDER_CACHE).exists()
     assert main(["run", "-c", str(path)]) == 0
     assert page.read_bytes() == good
+
+
+def test_feeds_are_built_by_category_with_their_filters(project: Project) -> None:
+    sources = """
+[[sources]]
+name = "plain"
+type = "archive"
+path = "archive"
+
+[[sources]]
+name = "picky"
+type = "archive"
+path = "archive"
+exclude = { title = "(?i)webinar" }
+"""
+    tables = '[filters."Energy"]\nexclude = { summary = "(?i)sponsored" }\n'
+    config = load_config(project(sources=sources, tables=tables))
+
+    def item(guid: str, source: str, categories: tuple[str, ...], **fields: str) -> Item:
+        return Item(
+            guid=guid,
+            title=fields.get("title", guid),
+            published=NOW,
+            updated=NOW,
+            link=None,
+            summary=fields.get("summary", ""),
+            categories=categories,
+            source=source,
+            anchor=guid,
+        )
+
+    stored = [
+        item("a", "plain", ("housing",)),
+        item("b", "plain", ("Housing", "Energy")),
+        item("c", "picky", ("Housing",), title="A webinar"),  # hidden by its source
+        item("d", "plain", ("Energy",), summary="Sponsored"),  # hidden in its only category
+        item("e", "plain", ("Energy", "Housing"), summary="sponsored"),  # Energy hides it
+        item("f", "picky", ("Energy",)),
+        item("g", "plain", ()),
+    ]
+    feeds = {feed.slug: feed for feed in build_feeds(config, stored, NOW)}
+    guids = {slug: [one.guid for one in feed.items] for slug, feed in feeds.items()}
+    assert guids == {
+        "housing": ["a", "b", "e"],
+        "energy": ["b", "f"],
+        "uncategorized": ["g"],
+        "all": ["a", "b", "e", "f", "g"],
+    }
+    # Categories that make one slug: the feed takes the least of their names.
+    assert feeds["housing"].title == "Housing"
+    assert feeds["energy"].title == "Energy"
+    # An item without a link links to its anchor on its first shown category's page.
+    assert feeds["all"].items[2].link == "http://127.0.0.1:8080/housing.html#e"
+    assert feeds["all"].items[1].link == "http://127.0.0.1:8080/housing.html#b"

@@ -501,12 +501,9 @@ class Store:
 
         Sorted here rather than by the database: PostgreSQL compares text by its locale's
         collation and SQLite by bytes, and every node must write the same bytes."""
-        shown = [items.c[name] for name in _PUBLISHED]
-        query = select(items.c.id, items.c.digest, *shown)
-        if summaries:
-            query = query.add_columns(items.c.summary)
-        with self._connect() as c:
-            rows = c.execute(query.where(items.c.removed.is_(None))).all()
+        columns = ", ".join(("id", "digest", *_PUBLISHED, *(("summary",) if summaries else ())))
+        with self._connect() as c:  # 50,000 rows: SQLAlchemy's result costs a third more
+            rows = driver_rows(c, f"SELECT {columns} FROM items WHERE removed IS NULL", ())
         decoded: dict[str, tuple[str, ...]] = {}  # most items share their categories
         found: list[Item] = []
         digests: dict[str, int] = {}
