@@ -82,6 +82,7 @@ def feed_updated(items: Sequence[Item]) -> datetime:
     return max((_utc(item.updated) for item in items), default=EMPTY_FEED_UPDATED)
 
 
+@functools.lru_cache(maxsize=4_096)  # an item is in its category's documents and "all"'s
 def atom_id(guid: str) -> str:
     """The Atom id of an item: its guid when that is a valid http(s), tag: or urn: URI,
     else ``urn:uuid:`` and a UUID derived from the guid alone (stable across runs)."""
@@ -99,6 +100,7 @@ def is_http_uri(value: str) -> bool:
 _URI_SAFE = "/;:@&=+$,!~*'()%-._?#"
 
 
+@functools.lru_cache(maxsize=4_096)  # an item is in RSS and Atom, its category's and "all"'s
 def link_uri(link: str) -> str:
     """A link as a URI (RFC 3987 3.1): characters a URI cannot hold (non-ASCII, spaces,
     "|", "[" ...) percent-encoded as UTF-8, a non-ASCII host IDNA-encoded.  The stored
@@ -214,7 +216,7 @@ def _rss_item(item: Item) -> str:
         (
             f"    <item>\n      <title>{_text(item.title)}</title>\n",
             f"      <link>{_text(href)}</link>\n" if href else "",
-            f"      <description>{_html(item.summary)}</description>\n" if item.summary else "",
+            f"      <description>{_summary(item.summary)}</description>\n" if item.summary else "",
             f'      <guid isPermaLink="{permalink}">{_text(item.guid)}</guid>\n'
             if item.guid
             else "",
@@ -258,13 +260,13 @@ def _atom_entry(item: Item) -> str:
         published = _utc(item.published).isoformat()
     if not item.link:  # an entry without an alternate link must have content
         if item.summary:
-            body = f'    <content type="html">{_html(item.summary)}</content>\n'
+            body = f'    <content type="html">{_summary(item.summary)}</content>\n'
         else:
             body = f'    <content type="text">{_text(item.title)}</content>\n'
     elif item.summary:
         body = (
             f'    <link href="{_attribute(link_uri(item.link))}"/>\n'
-            f'    <summary type="html">{_html(item.summary)}</summary>\n'
+            f'    <summary type="html">{_summary(item.summary)}</summary>\n'
         )
     else:
         body = f'    <link href="{_attribute(link_uri(item.link))}"/>\n'
@@ -320,6 +322,11 @@ def _html(text: str) -> str:
     """:func:`_text` for text that has markup to escape (HTML): without looking first."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("\r", "&#13;")
+
+
+#: An item's summary escaped: a document's RSS and its Atom escape the same summaries,
+#: one after the other (the cache holds a few documents' worth).
+_summary = functools.lru_cache(maxsize=256)(_html)
 
 
 def _attribute(value: str) -> str:
