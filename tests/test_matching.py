@@ -319,6 +319,42 @@ def test_the_index_follows_items_another_process_stored(tmp_path: Path) -> None:
         theirs.close()
 
 
+def test_the_day_sizes_the_index_keeps_are_what_the_database_counts(tmp_path: Path) -> None:
+    """The sizes of days decide which ones the index loads: once asked, they follow what
+    this store stores, and a day where another process stored is asked again."""
+    path = str(tmp_path / "shared.sqlite3")
+    mine, theirs = Store.open(path), Store.open(path)
+    rng = random.Random(7)
+
+    def story(source: str, number: int, day: int) -> Normalized:
+        published = datetime(2026, 11, day, 9, tzinfo=UTC) + timedelta(minutes=number)
+        title = " ".join(rng.choice(WORDS) for _ in range(6)) + f" {source} {number}"
+        return Normalized(
+            source, "u", f"k{number}", title, None, "", published, published, ("News",), (), None
+        )
+
+    def both_agree() -> None:
+        with mine.engine.begin() as c:
+            index = mine._title_index(c)
+            days = set(range(BASE // matching.DAY - 2, BASE // matching.DAY + 40))
+            assert index._sizes_of(c, days) == {
+                day: matching.day_counts(c, days).get(day, 0) for day in days
+            }
+
+    try:
+        for round_, day in enumerate((10, 11, 12, 11)):
+            batch = [story("ica", round_ * 100 + n, day + n % 3) for n in range(30)]
+            mine.ingest("ica", [feed_candidate(one, "a.org") for one in batch], NOW)
+            both_agree()
+        others = [story("wire", 1000 + n, 12 + n % 2) for n in range(20)]
+        theirs.ingest("wire", [feed_candidate(one, "b.org") for one in others], NOW)
+        mine.ingest("ilo", [feed_candidate(story("ilo", 2000, 20), "c.org")], NOW)
+        both_agree()
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_a_failed_batch_leaves_no_trace_in_the_index(tmp_path: Path) -> None:
     store = Store.open(str(tmp_path / "s.sqlite3"))
     try:

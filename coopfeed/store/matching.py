@@ -123,6 +123,9 @@ class TitleIndex:
 
     def __init__(self, last_id: int) -> None:
         self.last_id = last_id  # rows up to this id are in (for the loaded days)
+        # day -> how many stored items it holds, once asked (kept up to date with the
+        # items this index is told of; a day where another writer stored is asked again).
+        self._day_sizes: dict[int, int] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -152,6 +155,8 @@ class TitleIndex:
     def add(self, item_id: int, title_key: str, published: int) -> None:
         if item_id in self._positions:
             return
+        if item_id < 0 and _day(published) in self._day_sizes:  # new: being stored
+            self._day_sizes[_day(published)] += 1
         position = len(self._ids)
         self._ids.append(item_id)
         self._keys.append(title_key)
@@ -301,6 +306,8 @@ class TitleIndex:
         )
         for item_id, key, published in c.execute(query.order_by(items.c.id)):
             self.last_id = max(self.last_id, item_id)
+            if item_id not in self._positions:  # not stored through this index
+                self._day_sizes.pop(_day(published), None)
             if _day(published) in self.days:
                 self.add(item_id, key, published)
 
@@ -334,7 +341,7 @@ class TitleIndex:
         parts = uses_parts(policy)
         for attempt in range(2):
             missing = set(demand) - self.days
-            rows = day_counts(c, missing)
+            rows = self._sizes_of(c, missing)
             budget = limit - len(self)
             chosen = []
             # Cheap days first, then the most searched.
@@ -353,6 +360,15 @@ class TitleIndex:
                 continue
             self.load(c, chosen)
             return
+
+    def _sizes_of(self, c: Connection, days: set[int]) -> dict[int, int]:
+        """day -> how many stored items it holds (see ``_day_sizes``), for ``days``."""
+        sizes = self._day_sizes
+        asked = days - sizes.keys()
+        if asked:
+            counted = day_counts(c, asked)
+            sizes.update((day, counted.get(day, 0)) for day in asked)
+        return {day: sizes[day] for day in days}
 
 
 def day_counts(c: Connection, days: Iterable[int]) -> dict[int, int]:
