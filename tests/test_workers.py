@@ -4,6 +4,7 @@ as in one process, and a worker that dies costs only the job that killed it."""
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,6 +230,7 @@ def test_a_script_without_a_main_guard_runs_everything_in_its_own_process(
 KILLED = """
 import multiprocessing.forkserver
 import os
+import pickle
 import sys
 import time
 
@@ -283,3 +285,27 @@ def test_workers_end_when_the_run_that_started_them_is_killed(tmp_path: Path) ->
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in pids if _alive(pid)] == []
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_an_item_handed_to_a_worker_arrives_as_it_left(protocol: int) -> None:
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    full = Item(
+        guid="tag:a.org,2026:1",
+        title="Solar co-op opens",
+        published=when,
+        updated=when + timedelta(hours=1),
+        link="https://a.org/1",
+        summary="<p>Members vote</p>",
+        categories=("Energy", "News"),
+        authors=("Ana",),
+        source="ica",
+        anchor="2026-11-29-solar",
+    )
+    bare = Item(guid="g", title="t", published=when, updated=when)
+    for item in (full, bare):
+        back = pickle.loads(pickle.dumps(item, protocol=protocol))
+        assert back == item and type(back) is Item
+        assert [getattr(back, name) for name in Item.__slots__] == [
+            getattr(item, name) for name in Item.__slots__
+        ]
