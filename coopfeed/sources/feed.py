@@ -219,11 +219,12 @@ def _parse(
     """The document as the UTF-8 bytes that were read, and what feedparser made of
     them (or the fast path, which makes the same of the documents it takes)."""
     data = _clean(body, headers, warnings)
-    parsed = _read_fast(data) if fast else None
+    based = _has_base(data)
+    parsed = _read_fast(data, based) if fast else None
     if parsed is None:
         parsed = feedparser.parse(
             io.BytesIO(data),
-            response_headers=_HEADERS_WITH_BASE if _has_base(data) else _HEADERS,
+            response_headers=_HEADERS_WITH_BASE if based else _HEADERS,
             sanitize_html=False,
             resolve_relative_uris=False,
         )
@@ -234,10 +235,13 @@ def _has_base(data: bytes) -> bool:
     return b"base" in data and _BASE_ATTRIBUTE.search(data) is not None
 
 
-def _read_fast(data: bytes) -> dict[str, Any] | None:
-    """What the fast path reads in ``data``, given the base feedparser would be given;
+def _read_fast(data: bytes, based: bool | None = None) -> dict[str, Any] | None:
+    """What the fast path reads in ``data``, given the base feedparser would be given
+    (a stand-in when ``data`` has an xml:base: ``based``, worked out if not given);
     None when the document is outside its subset."""
-    return read_feed(data, _STAND_IN_BASE if _has_base(data) else "")
+    if based is None:
+        based = _has_base(data)
+    return read_feed(data, _STAND_IN_BASE if based else "")
 
 
 def _clean(body: bytes, headers: Mapping[str, str], warnings: list[str]) -> bytes:
