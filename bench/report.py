@@ -119,6 +119,8 @@ def _notes(result: _Result) -> str:
         ]
         if d.get("tree_peak_mb"):
             parts.append(f"with its workers {d['tree_peak_mb']:.0f} MB (PSS)")
+        if d.get("cpu_s"):
+            parts.append(f"CPU {d['cpu_s']:.1f} s, {d.get('own_cpu_s', 0):.1f} s its own")
         if result.warnings:
             parts.append(f"{result.warnings:,} warnings")
         if d.get("errors"):

@@ -58,27 +58,57 @@ def peak_rss_mb() -> float:
 class TreeMemory:
     """The most memory this process and its descendants (coopfeed's worker processes,
     which ``ru_maxrss`` of this one never sees: they are the forkserver's children) held
-    at once: their PSS added up (shared pages counted once), sampled every 50 ms."""
+    at once: their PSS added up (shared pages counted once), sampled every 50 ms.
+
+    Also the CPU time they all used inside (``cpu_s``: user and system, from
+    /proc/PID/stat, each process's last reading; a worker that ends between two samples
+    loses at most one interval), which shows how much of two cores a phase kept busy."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak_mb = 0.0
+        self._before = _cpu_seconds(os.getpid()) or 0.0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self) -> TreeMemory:
+        self._before = _cpu_seconds(os.getpid()) or 0.0
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._read(os.getpid())
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values()) - self._before
 
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, sum(map(_pss_mb, _tree(os.getpid()))))
+            tree = _tree(os.getpid())
+            self.peak_mb = max(self.peak_mb, sum(map(_pss_mb, tree)))
+            for pid in tree:
+                self._read(pid)
             if self._stop.wait(self.interval):
                 return
+
+    def _read(self, pid: int) -> None:
+        seconds = _cpu_seconds(pid)
+        if seconds is not None:
+            self._cpu[pid] = seconds
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU time ``pid`` has used (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree(pid: int) -> list[int]:
@@ -199,10 +229,10 @@ def run_coopfeed(job: dict[str, Any]) -> dict[str, Any]:
             corpus.mutate(Path(job["corpus"]), job["mutate"])
         stages.seconds.clear()
         stages.calls.clear()
-        start = time.perf_counter()
+        start, own = time.perf_counter(), time.process_time()
         with profiler or contextlib.nullcontext(), TreeMemory() as tree:
             code = cli.main(argv)
-        wall = time.perf_counter() - start
+        wall, own = time.perf_counter() - start, time.process_time() - own
         summary = _summarise(reports[-1]) if reports else {}
         passes.append(
             {
@@ -210,6 +240,8 @@ def run_coopfeed(job: dict[str, Any]) -> dict[str, Any]:
                 "exit": code,
                 "rss_mb": current_rss_mb(),
                 "tree_peak_mb": tree.peak_mb,
+                "cpu_s": tree.cpu_s,  # this process and its workers
+                "own_cpu_s": own,
                 "stages": dict(stages.seconds),
                 "calls": dict(stages.calls),
                 **summary,
