@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from urllib.parse import urljoin
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from coopfeed.normalize import (
     Limits,
     Normalized,
+    _joins_as_is,
     clean_text,
     normalize,
     plain_text,
@@ -129,3 +131,50 @@ def test_plain_text_is_one_clean_line(text: str, decode: bool) -> None:
 def test_sanitize_never_lets_script_through(text: str) -> None:
     out = sanitize_html(f"<script>{text}</script><a href='javascript:{text}'>x</a>", None, 10_000)
     assert "<script" not in out.lower() and "javascript:" not in out.lower()
+
+
+_URL_PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "ftp", "mailto", ":", "//", "/", "?", "#", ";", "[", "]", "::1",
+     "a.org", "B.example", ":8080", "@", "x=1", "&", " ", "\t", "é", "%20", "..", ".", "", "=",
+     "news", "\x7f"]
+)  # fmt: skip
+_BASES = st.sampled_from(
+    ["https://a.org/news/", "http://a.org/x?y", "https://b.example", "http://[::1]:8080/p;q"]
+)
+
+
+@given(st.lists(_URL_PIECES, max_size=12).map("".join), _BASES)
+def test_a_link_said_to_join_as_is_is_what_joining_gives(url: str, base: str) -> None:
+    """The shortcut that skips urljoin (most links in summaries are absolute) holds
+    exactly where urljoin gives the link back unchanged, for any base."""
+    if _joins_as_is(url):
+        assert urljoin(base, url) == url
+
+
+@given(st.sampled_from(["http://", "https://"]), st.lists(_URL_PIECES, max_size=10).map("".join))
+def test_absolute_links_mostly_take_the_shortcut(scheme: str, rest: str) -> None:
+    url = scheme + "a.org/" + rest
+    if _joins_as_is(url):  # a base of the same scheme: urljoin takes the link apart
+        assert urljoin(scheme + "b.example/", url) == url
+    elif url.isascii() and url.isprintable() and not set(" ;[]") & set(url):
+        # What the shortcut leaves to urljoin: an empty query or fragment.
+        assert url.endswith(("?", "#")) or "?#" in url
+
+
+def test_summary_links_are_joined_as_urljoin_joins_them() -> None:
+    links = [
+        ("href", "/news/1"),
+        ("href", "https://a.org/2?x=1#f"),  # the shortcut
+        ("src", "pic.png"),
+        ("href", "https://b.example/?"),  # urljoin drops the empty query
+        ("href", "http://c.example/x?"),  # another scheme: urljoin leaves it
+        ("href", "HTTPS://d.example/x"),  # urljoin lowercases the scheme
+    ]
+    fragment = "".join(
+        f'<p><a {name}="{value}">x</a><img {name}="{value}"></p>' for name, value in links
+    )
+    base = "https://a.org/news/"
+    out = sanitize_html(fragment, base, 10_000)
+    for name, value in links:
+        assert f'{name}="{urljoin(base, value)}"' in out
+    assert 'href="https://a.org/news/1"' in out and 'href="https://b.example/"' in out
