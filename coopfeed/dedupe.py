@@ -23,7 +23,7 @@ class MatchPolicy:
     similarity: float = 0.85  # 0 < similarity <= 1; 1 disables near-duplicate matching
 
 
-@lru_cache(maxsize=4_096)
+@lru_cache(maxsize=256)
 def trigrams(title_key: str) -> frozenset[str]:
     padded = f"  {title_key} "
     return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
