@@ -476,9 +476,8 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
     shown_in: set[str] = set()  # every category an item is shown in
     shown_anywhere = []
     # Filters that show every item (most do) are not asked.
-    hiding = {
-        name: s.filter for name, s in config.sources_by_name.items() if not s.filter.shows_all
-    }
+    sources = config.sources_by_name.items()
+    hiding = {name: source.filter for name, source in sources if not source.filter.shows_all}
     # Most items share their categories: each tuple is mapped and slugged once.
     mapped: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str], list[str] | None]] = {}
     for stored in items:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 
@@ -70,21 +71,13 @@ class Item:
         return self.link is not None and self.guid == self.link
 
     def __reduce__(self) -> tuple[type[Item], tuple[Any, ...]]:
-        """Pickled as its fields, made again by its constructor: a third of the time of
-        a slotted dataclass's own state functions, both ways (a publish hands workers
-        tens of thousands of items)."""
-        return Item, (
-            self.guid,
-            self.title,
-            self.published,
-            self.updated,
-            self.link,
-            self.summary,
-            self.categories,
-            self.authors,
-            self.source,
-            self.anchor,
-        )
+        """Pickled as its fields, made again by its constructor: about 60% of the time
+        of a slotted dataclass's own state functions, both ways (a publish hands
+        workers tens of thousands of items)."""
+        return Item, _item_fields(self)
+
+
+_item_fields = attrgetter(*Item.__slots__)  # every field, in the constructor's order
 
 
 @dataclass(frozen=True, slots=True)
