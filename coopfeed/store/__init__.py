@@ -52,11 +52,13 @@ from coopfeed.store.matching import (
     uses_parts,
 )
 from coopfeed.store.schema import (
+    IN_CHUNK,
     archive_pages,
     content_digest,
     digest64,
     driver_execute,
     driver_rows,
+    driver_rows_in,
     insert_returning_ids,
     insert_tuples,
     item_sources,
@@ -222,9 +224,14 @@ class Store:
             with self._in_group(group) as connection:
                 yield connection
             return
+        with self._errors_named(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _errors_named(self) -> Iterator[None]:
+        """Database errors inside become StoreError naming the database."""
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            yield
         except (DatabaseError, OperationalError) as e:
             raise StoreError(f"database {self.name}: {e.orig or e}") from e
 
@@ -247,10 +254,8 @@ class Store:
         if self._group is not None:  # inside another group: part of it
             yield
             return
-        try:
+        with self._errors_named():
             connection = self.engine.connect()
-        except (DatabaseError, OperationalError) as e:
-            raise StoreError(f"database {self.name}: {e.orig or e}") from e
         group = _Group(threading.get_ident(), connection, writes, seconds)
         try:
             self._begin(group)
@@ -269,18 +274,15 @@ class Store:
 
     @contextmanager
     def _in_group(self, group: _Group) -> Iterator[Connection]:
-        try:
-            with group.connection.begin_nested():
-                yield group.connection
-        except (DatabaseError, OperationalError) as e:
-            raise StoreError(f"database {self.name}: {e.orig or e}") from e
+        with self._errors_named(), group.connection.begin_nested():
+            yield group.connection
         group.writes += 1
         if group.writes >= group.most or time.monotonic() - group.began >= group.seconds:
             self._commit(group)
             self._begin(group)
 
     def _begin(self, group: _Group) -> None:
-        try:
+        with self._errors_named():
             group.transaction = group.connection.begin()
             if self.engine.dialect.name == "sqlite":
                 group.connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
@@ -290,18 +292,14 @@ class Store:
                 # pysqlite would begin only before the first INSERT, and a SAVEPOINT
                 # outside a transaction is one of its own (released: committed).
                 group.connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except (DatabaseError, OperationalError) as e:
-            raise StoreError(f"database {self.name}: {e.orig or e}") from e
         group.writes, group.began = 0, time.monotonic()
 
     def _commit(self, group: _Group) -> None:
         transaction, group.transaction = group.transaction, None
         if transaction is None or not transaction.is_active:
             return
-        try:
+        with self._errors_named():
             transaction.commit()
-        except (DatabaseError, OperationalError) as e:
-            raise StoreError(f"database {self.name}: {e.orig or e}") from e
 
     def _sync_wal(self) -> None:
         """fsync the write-ahead log, as a commit with ``synchronous=FULL`` does: every
@@ -534,13 +532,8 @@ class Store:
         return Published(found, digests, summaries, self, ids)
 
     def _summaries(self, ids: Sequence[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
         with self._connect() as c:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                query = f"SELECT id, summary FROM items WHERE id IN ({', '.join('?' * len(chunk))})"
-                found.update(driver_rows(c, query, chunk))
-        return found
+            return dict(driver_rows_in(c, "SELECT id, summary FROM items WHERE id IN ({})", ids))
 
     def find_items(self, reference: str) -> list[StoredItem]:
         """The items a guid, a link, or a published link to an anchor refers to."""
@@ -766,15 +759,9 @@ class _Batch:
 
     def _ids_by(self, column: str, values: set[str]) -> dict[str, int]:
         """value -> the oldest stored item with it in ``column``."""
-        found: dict[str, int] = {}
-        wanted = sorted(values)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            within = f"{column} IN ({', '.join('?' * len(chunk))})"
-            query = f"SELECT {column}, min(id) FROM items WHERE {within} GROUP BY {column}"
-            for value, item_id in driver_rows(self.c, query, chunk):
-                found[value] = int(item_id)
-        return found
+        query = f"SELECT {column}, min(id) FROM items WHERE {column} IN ({{}}) GROUP BY {column}"
+        rows = driver_rows_in(self.c, query, sorted(values))
+        return {value: int(item_id) for value, item_id in rows}
 
     def _prepare_index(self, published: list[int], max_indexed: int) -> None:
         if published:
@@ -887,7 +874,7 @@ _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
 _STATE_COLUMNS = tuple(column.name for column in sources.columns)
 
 
-_CHUNK = 500  # values in one IN (...)
+_CHUNK = IN_CHUNK  # values in one IN (...)
 
 #: The ``meta`` key of the content revision (see Store.revision).
 REVISION = "content_revision"
@@ -898,11 +885,8 @@ def _save_states(c: Connection, states: Sequence[SourceState]) -> None:
     saves a state with each source's items."""
     rows = [_state_row(state) for state in states]
     names = [row["name"] for row in rows]
-    known: set[str] = set()
-    for start in range(0, len(names), _CHUNK):
-        chunk = names[start : start + _CHUNK]
-        query = f"SELECT name FROM sources WHERE name IN ({', '.join('?' * len(chunk))})"
-        known.update(name for (name,) in driver_rows(c, query, chunk))
+    query = "SELECT name FROM sources WHERE name IN ({})"
+    known = {name for (name,) in driver_rows_in(c, query, names)}
     columns = [column for column in _STATE_COLUMNS if column != "name"]
     update_one = f"UPDATE sources SET {', '.join(f'{c} = ?' for c in columns)} WHERE name = ?"
     for row in rows:

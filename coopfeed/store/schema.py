@@ -243,6 +243,23 @@ def driver_rows(connection: Connection, sql: str, parameters: Sequence[Any]) -> 
     return list(_exec_driver(connection, sql, parameters))
 
 
+#: The most values one ``IN (...)`` is given.
+IN_CHUNK = 500
+
+
+def driver_rows_in(
+    connection: Connection, sql: str, values: Sequence[Any], chunk: int = IN_CHUNK
+) -> list[Any]:
+    """The rows of a query (see :func:`driver_rows`) whose ``{}`` stands for the "?"
+    markers of ``values``, asked ``chunk`` values at a time (one ``IN (...)`` holds
+    only so many)."""
+    rows: list[Any] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        rows.extend(driver_rows(connection, sql.format(", ".join("?" * len(part))), part))
+    return rows
+
+
 def driver_execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> int:
     """Run a statement written with "?" markers through the driver (see
     :func:`driver_rows`); how many rows it changed."""
