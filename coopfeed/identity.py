@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from coopfeed.normalize import Normalized
 from coopfeed.slug import category_slug, slugify
+from coopfeed.types import pickled_as_fields
 
 KEY_VERSION = 1
 #: Absolute URI schemes whose ids are kept as published guids.
@@ -30,6 +31,7 @@ _PCHAR = "/:@!$&'()*+,;=-._~"  # what RFC 4151 allows unescaped in a tag's speci
 _UNPUBLISHABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+@pickled_as_fields
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A normalized item with its identity: what the store matches and inserts."""

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 
-from coopfeed.types import RawItem
+from coopfeed.types import RawItem, pickled_as_fields
 
 # Characters XML 1.0 forbids, plus DEL and the C1 controls (allowed but never wanted),
 # lone surrogates and the non-characters U+FFFE/U+FFFF.
@@ -53,6 +53,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+@pickled_as_fields
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """A RawItem's fields after normalization; identity is added later."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 from conftest import NOW, config_text
 
 from coopfeed.config import load_config
+from coopfeed.identity import feed_candidate
+from coopfeed.normalize import Normalized
 from coopfeed.pipeline import publish_all, refresh
 from coopfeed.publish import publish
 from coopfeed.store import Store
@@ -288,7 +291,10 @@ def test_workers_end_when_the_run_that_started_them_is_killed(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
-def test_an_item_handed_to_a_worker_arrives_as_it_left(protocol: int) -> None:
+def test_what_workers_hand_back_and_forth_arrives_as_it_left(protocol: int) -> None:
+    """Items (to the render workers) and normalized entries and candidates (from the
+    parse workers) pickle as their fields, through their constructors, every field
+    kept."""
     when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
     full = Item(
         guid="tag:a.org,2026:1",
@@ -303,9 +309,15 @@ def test_an_item_handed_to_a_worker_arrives_as_it_left(protocol: int) -> None:
         anchor="2026-11-29-solar",
     )
     bare = Item(guid="g", title="t", published=when, updated=when)
-    for item in (full, bare):
-        back = pickle.loads(pickle.dumps(item, protocol=protocol))
-        assert back == item and type(back) is Item
-        assert [getattr(back, name) for name in Item.__slots__] == [
-            getattr(item, name) for name in Item.__slots__
-        ]
+    entry = Normalized(
+        "ica", "feed.xml entry 1", "k1", "Solar co-op opens", "https://a.org/1", "<p>x</p>",
+        when, when, ("Energy",), ("Ana",), when.date(),
+    )  # fmt: skip
+    candidate = replace(feed_candidate(entry, "a.org"), aliases=("k0",))
+    for one in (full, bare, entry, candidate):
+        cls = type(one)
+        assert one.__reduce_ex__(protocol)[0] is cls  # by its constructor
+        back = pickle.loads(pickle.dumps(one, protocol=protocol))
+        assert back == one and type(back) is cls
+        names = [field.name for field in fields(one)]
+        assert [getattr(back, name) for name in names] == [getattr(one, name) for name in names]
