@@ -690,13 +690,7 @@ class _Batch:
 
     def apply(self, candidates: Sequence[Candidate], max_indexed: int) -> IngestReport:
         c, report = self.c, self.report
-        known: dict[str, int] = dict(
-            c.execute(
-                select(item_sources.c.key, item_sources.c.item_id).where(
-                    item_sources.c.source == self.source
-                )
-            ).all()
-        )
+        known: dict[str, int] = dict(driver_rows(c, _KEYS_OF_SOURCE, (self.source,)))
         own = set(known.values())
         fresh = [candidate for candidate in candidates if candidate.key not in known]
         self._load_rows({known[one.key] for one in candidates if one.key in known})
@@ -865,6 +859,8 @@ class _Batch:
             insert_tuples(c, item_sources, _KEY_COLUMNS, keys)
 
 
+#: A source's keys and the items they point to, through the driver (asked every batch).
+_KEYS_OF_SOURCE = "SELECT key, item_id FROM item_sources WHERE source = ?"
 #: An item's row by its id, through the driver (see schema.driver_rows).
 _ROW_COLUMNS = tuple(column.name for column in items.columns)
 _ROW_BY_ID = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id = ?"

@@ -62,7 +62,14 @@ from coopfeed.dedupe import (
     signatures,
     trigrams,
 )
-from coopfeed.store.schema import insert_tuples, items, items_in_chunks, meta, title_parts
+from coopfeed.store.schema import (
+    driver_rows,
+    insert_tuples,
+    items,
+    items_in_chunks,
+    meta,
+    title_parts,
+)
 from coopfeed.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -300,16 +307,19 @@ class TitleIndex:
     # -- following the database ------------------------------------------------------
 
     def refresh(self, c: Connection) -> None:
-        """Add the rows other writers stored since the last look (in loaded days)."""
-        query = select(items.c.id, items.c.title_key, items.c.published).where(
-            items.c.id > self.last_id
-        )
-        for item_id, key, published in c.execute(query.order_by(items.c.id)):
-            self.last_id = max(self.last_id, item_id)
-            if item_id not in self._positions:  # not stored through this index
-                self._day_sizes.pop(_day(published), None)
-            if _day(published) in self.days:
+        """Add the rows other writers stored since the last look (in loaded days).
+        Asked before every batch, through the driver: the rows are mostly the last
+        batch's own, which SQLAlchemy's results would cost several times as much."""
+        rows = driver_rows(c, _SINCE, (self.last_id,))
+        positions, days = self._positions, self.days
+        for item_id, key, published in rows:
+            if item_id in positions:  # stored through this index
+                continue
+            self._day_sizes.pop(_day(published), None)
+            if _day(published) in days:
                 self.add(item_id, key, published)
+        if rows:
+            self.last_id = max(self.last_id, rows[-1][0])
 
     def load(self, c: Connection, days: Iterable[int]) -> None:
         """Load every row of ``days`` not loaded yet."""
@@ -369,6 +379,10 @@ class TitleIndex:
             counted = day_counts(c, asked)
             sizes.update((day, counted.get(day, 0)) for day in asked)
         return {day: sizes[day] for day in days}
+
+
+#: The rows stored after a given id, in id order (see TitleIndex.refresh).
+_SINCE = "SELECT id, title_key, published FROM items WHERE id > ? ORDER BY id"
 
 
 def day_counts(c: Connection, days: Iterable[int]) -> dict[int, int]:
