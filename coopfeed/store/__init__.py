@@ -7,6 +7,7 @@ stored item's guid, published date and first-seen time are written once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -800,8 +801,8 @@ class _Batch:
             "link_key": candidate.link_key,
             "anchor": candidate.anchor,
             "summary": item.summary,
-            "categories": json.dumps(list(item.categories)),
-            "authors": json.dumps(list(item.authors)),
+            "categories": _json_list(item.categories),
+            "authors": _json_list(item.authors),
             "source": item.source,
             "published": _ts(item.published),
             "updated": _ts(item.updated),
@@ -920,7 +921,7 @@ def _fill_ins(row: Any, candidate: Candidate) -> dict[str, Any]:
     if extra:
         values["categories"] = json.dumps(categories + extra)
     if not json.loads(row["authors"]) and item.authors:
-        values["authors"] = json.dumps(list(item.authors))
+        values["authors"] = _json_list(item.authors)
     return values
 
 
@@ -942,6 +943,13 @@ def _edits(row: Any, candidate: Candidate) -> dict[str, Any]:
     if _ts(item.updated) > row["updated"]:
         values["updated"] = _ts(item.updated)
     return values
+
+
+@functools.lru_cache(maxsize=1_024)
+def _json_list(values: tuple[str, ...]) -> str:
+    """A JSON array of ``values``, as stored: most items share their categories and
+    authors, so each set is written once."""
+    return json.dumps(list(values))
 
 
 def _item(row: Any) -> Item:
