@@ -9,7 +9,7 @@ number of items, not with its square.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,7 +26,9 @@ class MatchPolicy:
 @lru_cache(maxsize=256)
 def trigrams(title_key: str) -> frozenset[str]:
     padded = f"  {title_key} "
-    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+    # Each character with the two after it: zip and join run in C, a third faster than
+    # slicing the string in a generator (a search makes its key's, and those it compares).
+    return frozenset(map("".join, zip(padded, padded[1:], padded[2:], strict=False)))
 
 
 def similarity(a: str, b: str) -> float:
@@ -106,21 +108,22 @@ def partner_parts(size: int, threshold: float) -> frozenset[int]:
 _CODES: dict[str, int] = {}
 
 
-def codes(grams: Iterable[str], known: dict[str, int] = _CODES) -> list[int]:
+def codes(grams: Collection[str], known: dict[str, int] = _CODES) -> list[int]:
     """The trigrams' hashes: 32 bits of BLAKE2b, the same in every process (signatures
     are stored), remembered per trigram (in ``known``).  Not CRC-32: it is linear, so the
     XOR of a part's CRCs is the CRC of the XOR of its trigrams, and unrelated parts
     collide."""
     if len(known) > 1_000_000:  # a bound for stores in many scripts
         known.clear()
-    found = []
+    try:
+        return list(map(known.__getitem__, grams))  # most are known
+    except KeyError:
+        pass
     for gram in grams:
-        code = known.get(gram)
-        if code is None:
+        if gram not in known:
             digest = hashlib.blake2b(gram.encode("utf-8", "surrogatepass"), digest_size=4)
-            code = known[gram] = int.from_bytes(digest.digest(), "big")
-        found.append(code)
-    return found
+            known[gram] = int.from_bytes(digest.digest(), "big")
+    return list(map(known.__getitem__, grams))
 
 
 def forget_codes() -> None:

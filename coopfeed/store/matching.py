@@ -271,11 +271,12 @@ class TitleIndex:
         for count in partner_parts(len(key.grams), threshold):
             table = self._parts.get(count)
             if table:
-                for signature in key.signatures(count):
-                    filed = table.get(signature)
+                for filed in map(table.get, key.signatures(count)):
+                    if filed is None:  # most
+                        continue
                     if isinstance(filed, int):
                         found.add(filed)
-                    elif filed:
+                    else:
                         found.update(filed)
         return found
 
