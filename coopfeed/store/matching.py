@@ -253,13 +253,15 @@ class TitleIndex:
             found = self._by_trigrams(title_key, published, policy)
         else:
             found = self._by_signatures(title_key, policy.similarity)
-        candidates = sorted(found, key=lambda position: order(ids[position]))
+        window = policy.near_duplicate_window
+        candidates = [
+            position
+            for position in found
+            if abs(dates[position] - published) <= window and ids[position] not in skip
+        ]
+        candidates.sort(key=lambda position: order(ids[position]))
         for position in candidates:  # oldest first: the first near duplicate is the answer
-            if (
-                ids[position] not in skip
-                and abs(dates[position] - published) <= policy.near_duplicate_window
-                and near_duplicate(title_key, self._keys[position], policy.similarity)
-            ):
+            if near_duplicate(title_key, self._keys[position], policy.similarity):
                 return ids[position]
         return None
 
