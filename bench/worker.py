@@ -82,7 +82,7 @@ class TreeMemory:
         self.growth = growth
         self.peak_mb = 0.0
         self.pss_reads = 0
-        self._before = _cpu_seconds(os.getpid()) or 0.0
+        self._before = 0.0  # this process's CPU seconds on entering
         self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

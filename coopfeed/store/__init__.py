@@ -392,8 +392,8 @@ class Store:
                 rows = c.execute(query).mappings().all()
                 return {row["name"]: _state(row) for row in rows}
             wanted = sorted(names)
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
                 for row in c.execute(query.where(sources.c.name.in_(chunk))).mappings():
                     found[row["name"]] = _state(row)
         return found
@@ -739,8 +739,8 @@ class _Batch:
 
     def _load_rows(self, ids: set[int]) -> None:
         wanted = sorted(ids - self.rows.keys())
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
             for row in self.c.execute(select(items).where(items.c.id.in_(chunk))).mappings():
                 self.rows[row["id"]] = dict(row)
 
@@ -870,8 +870,6 @@ _ITEM_COLUMNS = tuple(column.name for column in items.columns if column.name != 
 _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
 _STATE_COLUMNS = tuple(column.name for column in sources.columns)
 
-
-_CHUNK = IN_CHUNK  # values in one IN (...)
 
 #: The ``meta`` key of the content revision (see Store.revision).
 REVISION = "content_revision"
