@@ -12,7 +12,7 @@ from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import Normalized
-from coopfeed.store import SourceState, Store
+from coopfeed.store import SQLITE_CACHE_KIB, SourceState, Store
 from coopfeed.store.schema import SCHEMA_VERSION, meta
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
@@ -67,6 +67,9 @@ def test_new_store_is_migrated_and_in_wal_mode(store: Store) -> None:
             SCHEMA_VERSION
         )
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        # A page cache that holds a group of sources' writes (SQLite's own is 2 MB).
+        assert c.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+    assert SQLITE_CACHE_KIB >= 8192
     assert store.check_integrity() == "ok"
 
 
