@@ -13,13 +13,9 @@ bytes changed (to ping a WebSub hub with :func:`ping_hub`).  An ``OSError`` beco
 
 from __future__ import annotations
 
-import heapq
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -28,17 +24,7 @@ from coopfeed.exceptions import PublishError
 from coopfeed.publish.archive import Document, paginate
 from coopfeed.publish.cache import NAME as RENDER_CACHE
 from coopfeed.publish.cache import Digests, RenderCache, record_inputs
-from coopfeed.publish.feeds import (
-    ATOM,
-    ENTRY_FORMATS,
-    JSON,
-    RSS,
-    by_entries,
-    entry,
-    feed_url,
-    render_atom,
-    render_rss,
-)
+from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
 from coopfeed.publish.files import FileGroup, Staged, stage, sweep_temp_files, write_if_changed
 from coopfeed.publish.html import page_items, render_html
 from coopfeed.publish.index import OPML_NAME, render_index
@@ -110,12 +96,6 @@ class Stored(Protocol):
     def summaries(self, guids: Sequence[str]) -> Mapping[str, str]: ...
 
 
-#: A group of files in a publish's plan: their names, the job that renders them (None
-#: when they are as it would render them) and whether that job runs in the publish's
-#: own process.
-_Planned = tuple[tuple[str, ...], Job[tuple[Any, ...]] | None, bool]
-
-
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     files: list[str]  # every file published, in order
@@ -138,10 +118,9 @@ def publish(
     ``feeds`` hold all of a category's items, newest first; ``full_pages[slug]`` are the
     archive pages that earlier publishes reported full (see :mod:`.archive`).  Creates
     ``output_dir`` when needed and first removes temporary files that an interrupted
-    earlier run left there.  The HTML pages are written first (an item's link into a
-    page works as soon as a reader sees the item), then the archive pages (each feed's
-    oldest first), then the current documents, so that every link a document holds
-    resolves.
+    earlier run left there.  Per feed the HTML page is written first (an item's link into
+    the page works as soon as a reader sees the item), then the archive pages, oldest
+    first, then the current documents, so that every link a document holds resolves.
 
     ``inputs`` is a digest of everything the feeds were built from, for
     :func:`published_from` to find on the next publish.  With ``workers``, the files
@@ -181,7 +160,7 @@ def publish(
                     datas = zip(names, function(*args), strict=True)
                     made = tuple(stage(output_dir / name, data) for name, data in datas)
                 else:
-                    made = fill.returned(next(done))  # staged by the worker
+                    made = next(done)  # staged by the worker that rendered them
             except WorkerDied as e:
                 raise PublishError(f"cannot render {', '.join(names)}: {e}") from e
             except OSError as e:
@@ -264,7 +243,7 @@ def _plan(
     rendered: _Rendered,
     stored: Stored | None,
     output_dir: Path,
-) -> Iterator[_Planned]:
+) -> Iterator[tuple[tuple[str, ...], Job[tuple[Any, ...]] | None, bool]]:
     """Every file to write, in order, in groups made from the same document: their
     names, the job that renders them (None when the cache says every one is as it
     would be rendered) and whether that job is to run here.  The names, topics and
@@ -275,15 +254,13 @@ def _plan(
 
     def group(
         names: tuple[str, ...], key: str | None, job: Job[tuple[Any, ...]], here: bool = False
-    ) -> _Planned:
+    ) -> tuple[tuple[str, ...], Job[tuple[Any, ...]] | None, bool]:
         """``names`` made from the inputs whose digest is ``key`` (None: always made)."""
         rendered.files.extend(names)
         # Every name is asked (no short cut): fresh() records each one's digest.
         stale = key is None or [name for name in names if not cache.fresh(name, key)]
         return names, job if stale else None, here
 
-    archives: list[list[tuple[Document, _Planned]]] = []  # per feed, page 1 first
-    currents: list[_Planned] = []
     for feed in feeds:
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
         head = replace(feed, items=())  # what a document needs of its feed
@@ -296,124 +273,30 @@ def _plan(
         # which a worker would hold twice over (pickled and read back) for one file.
         on_page = replace(feed, items=shown)
         yield group(html, key, (_one, (render_html, on_page, site)), here=True)
-        pages: list[tuple[Document, _Planned]] = []
         for page in paging.archives:
             key = digest(site, feed.slug, feed.title, page)
             names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
             paths = tuple(output_dir / name for name in names)
-            job: Job[tuple[Any, ...]] = (_render, (paths, _ARCHIVE, head, site, page))
-            pages.append((page, group(names, key, job)))
-        archives.append(pages)
+            yield group(names, key, (_render, (paths, (RSS, ATOM), head, site, page)))
         key = digest(site, feed.slug, feed.title, paging.current)
         names = tuple(f"{feed.slug}.{extension}" for extension in _CURRENT)
         for extension in _CURRENT:
             rendered.topics[f"{feed.slug}.{extension}"] = feed_url(site, feed.slug, extension)
         paths = tuple(output_dir / name for name in names)
-        job = (_render, (paths, _CURRENT, head, site, paging.current))
-        currents.append(group(names, key, job))
+        yield group(names, key, (_render, (paths, _CURRENT, head, site, paging.current)))
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
-    # The archive pages of every feed merged by date: the biggest feed's (``all``'s) by
-    # their oldest item and first on a tie, the others' by their newest, so that a page
-    # comes after the biggest feed's pages that show its items.  _spaced puts it a few
-    # jobs further on, where it gets their entries (see _Filler).
-    biggest = max(range(len(feeds)), key=lambda n: len(feeds[n].items), default=None)
-    order = sorted(range(len(feeds)), key=lambda n: n != biggest)  # stable: the rest in order
-    dated = (_dated(n, archives[n], oldest=n == biggest) for n in order)
-    merged = heapq.merge(*dated, key=itemgetter(0))
-    yield from _spaced(((feed, page, planned) for _, feed, page, planned in merged), _LAG)
-    yield from currents
     # These two read every item: rendered here too.
     yield group((INDEX_NAME,), None, (_one, (render_index, feeds, site)), here=True)
     yield group((OPML_NAME,), None, (_one, (render_opml, feeds, site)), here=True)
 
 
-def _dated(
-    feed: int, pages: Sequence[tuple[Document, _Planned]], oldest: bool
-) -> list[tuple[float, int, Document, _Planned]]:
-    """The pages of the feed numbered ``feed``, each with the date it is merged by: its
-    newest (or ``oldest``) item's, at least the page before's."""
-    dated = []
-    date = float("-inf")
-    for page, planned in pages:
-        if page.items:
-            date = max(date, page.items[-1 if oldest else 0].published.timestamp())
-        dated.append((date, feed, page, planned))
-    return dated
-
-
-def _spaced(pages: Iterable[tuple[int, Document, _Planned]], lag: int) -> Iterator[_Planned]:
-    """Archive pages (with their feed's number) in the order given, but a page that
-    shows an item a job shortly before showed first waits until ``lag`` jobs after
-    that one, so that the item's entries are back from the workers when the page is
-    handed over (see _Filler).  Each feed's pages keep their order."""
-    first: dict[int, int] = {}  # id(item) -> the job that shows it first
-    held: dict[int, deque[tuple[Document, _Planned]]] = {}  # feed -> its pages held
-    due: list[tuple[int, int, int]] = []  # (job it waits for, order, feed) of a held page
-    jobs = order = 0
-
-    def wait(page: Document, planned: _Planned) -> int:
-        """The job the page waits for, or -1 when it can go now: when nothing renders
-        it, or it shows an item first (it writes the item's entries)."""
-        if planned[1] is None or not page.items:
-            return -1
-        seen = [first.get(id(item), -1) for item in page.items]
-        return -1 if -1 in seen or max(seen) + lag <= jobs else max(seen) + lag
-
-    def send(page: Document, planned: _Planned) -> _Planned:
-        nonlocal jobs
-        if planned[1] is not None:
-            for item in page.items:
-                first.setdefault(id(item), jobs)
-            jobs += 1
-        return planned
-
-    def release(every: bool) -> Iterator[_Planned]:
-        """The held pages that are due (``every``: all of them), in the order due."""
-        nonlocal order
-        while due and (every or due[0][0] <= jobs):
-            _, _, feed = heapq.heappop(due)
-            queue = held[feed]
-            yield send(*queue.popleft())
-            while queue and (every or (when := wait(*queue[0])) < 0):  # the pages behind it
-                yield send(*queue.popleft())
-            if queue:
-                heapq.heappush(due, (when, order := order + 1, feed))
-            else:
-                del held[feed]
-
-    for feed, page, planned in pages:
-        yield from release(every=False)
-        if feed in held:
-            held[feed].append((page, planned))
-        elif (when := wait(page, planned)) < 0:
-            yield send(page, planned)
-        else:
-            held[feed] = deque([(page, planned)])
-            heapq.heappush(due, (when, order := order + 1, feed))
-    yield from release(every=True)
-
-
 class _Filler:
-    """Jobs as planned -> jobs ready to run, and their results back.
-
-    An item's RSS and Atom entries are written once a publish, though several documents
-    show it (its categories' feeds and ``all``: 2.7 of each format in the bench): the
-    job that first shows it writes them and hands them back (see :func:`_render`), and
-    the entries of the last ENTRIES_KEPT items are kept, to be handed to the jobs of
-    the documents that show them later (the plan puts those a few jobs on, see
-    :func:`_spaced`).  An item goes to a job without its summary when the job has its
-    entries.  Where the store left the summaries out (see :class:`Stored`) they are
-    loaded for ``window`` jobs at a time, for the items that go whole: those not kept,
-    and every item of a document rendered from its items (the HTML page, JSON Feed, a
-    document left to feedgen).
-    """
+    """Jobs whose feeds and documents hold items without their summaries (see
+    :class:`Stored`) -> the same jobs with them, loaded from the store."""
 
     def __init__(self, stored: Stored | None) -> None:
         self.stored = stored if stored is not None and not stored.complete else None
-        # By the planned item's id: the entry holds the item, so no other has that id.
-        self.kept: dict[int, tuple[Item, Entries]] = {}
-        self.sent: deque[tuple[Any, ...]] = deque()  # _render jobs under way, in order
 
     def __call__(self, job: Job[tuple[Any, ...]]) -> Job[tuple[Any, ...]]:
         return next(self.each([job], 1))
@@ -421,103 +304,17 @@ class _Filler:
     def each(
         self, jobs: Sequence[Job[tuple[Any, ...]]], window: int
     ) -> Iterator[Job[tuple[Any, ...]]]:
-        """Each of ``jobs`` ready, as it is asked for; ``window`` jobs at a time."""
+        """Each of ``jobs`` filled, as it is asked for; the summaries of ``window`` jobs
+        at a time are loaded together."""
         for start in range(0, len(jobs), window):
             chunk = jobs[start : start + window]
-            for key in list(islice(self.kept, max(0, len(self.kept) - ENTRIES_KEPT))):
-                del self.kept[key]
-            guids = [item.guid for job in chunk for item in self._whole_items(job)]
-            summaries = self._summaries(list(dict.fromkeys(guids)))
+            if self.stored is None:
+                yield from chunk
+                continue
+            guids = [item.guid for job in chunk for arg in job[1] for item in _items_of(arg)]
+            summaries = self.stored.summaries(list(dict.fromkeys(guids)))
             for function, args in chunk:
-                if function is _render:
-                    self.sent.append(args)
-                    yield _render, self._ready(args, summaries)
-                elif self.stored is None:
-                    yield function, args
-                else:
-                    yield function, tuple(_filled(arg, summaries) for arg in args)
-
-    def returned(
-        self, result: tuple[tuple[Staged, ...] | None, tuple[Entries | None, ...]]
-    ) -> tuple[Staged, ...]:
-        """The files of the oldest :func:`_render` job under way, from its ``result``; the
-        entries it wrote are kept."""
-        paths, extensions, feed, site, document = self.sent.popleft()
-        staged, written = result
-        for item, entries in zip(document.items, written, strict=True):
-            if entries is not None:
-                self.kept[id(item)] = (item, entries)
-        if staged is None:  # left to feedgen, which needs every item whole: rendered here
-            whole = replace(document, items=self._whole(document.items, {}))
-            staged, _ = _render(paths, extensions, feed, site, whole, _none(whole), True)
-            assert staged is not None
-        return staged
-
-    def _whole_items(self, job: Job[tuple[Any, ...]]) -> Iterator[Item]:
-        """The items that ``job`` takes whole (as things are kept now)."""
-        if self.stored is None:
-            return
-        function, args = job
-        if function is not _render:
-            yield from (item for arg in args for item in _items_of(arg))
-            return
-        _, extensions, feed, site, document = args
-        if self._all_whole(extensions, feed, site, document):
-            yield from document.items
-        else:
-            yield from (item for item in document.items if id(item) not in self.kept)
-
-    def _all_whole(
-        self, extensions: Sequence[str], feed: Feed, site: Site, document: Document
-    ) -> bool:
-        """Whether a document goes with all its items whole: rendered from them (not
-        from entries only), or they came whole (the store gave their summaries)."""
-        if self.stored is None or not set(extensions) <= set(ENTRY_FORMATS):
-            return True
-        if not by_entries(feed, site, document):
-            return True
-        kept = self.kept
-        return any(None in kept[id(item)][1] for item in document.items if id(item) in kept)
-
-    def _ready(self, args: tuple[Any, ...], summaries: Mapping[str, str]) -> tuple[Any, ...]:
-        """A :func:`_render` job's arguments as planned -> as it runs."""
-        paths, extensions, feed, site, document = args
-        kept = self.kept
-        written = tuple(kept[id(item)][1] if id(item) in kept else None for item in document.items)
-        if self._all_whole(extensions, feed, site, document):
-            items = self._whole(document.items, summaries)
-            return paths, extensions, feed, site, replace(document, items=items), written, True
-        bare = [
-            item for item, entries in zip(document.items, written, strict=True) if entries is None
-        ]
-        whole = iter(self._whole(bare, summaries))
-        items = tuple(
-            item if entries is not None else next(whole)
-            for item, entries in zip(document.items, written, strict=True)
-        )
-        return paths, extensions, feed, site, replace(document, items=items), written, False
-
-    def _summaries(self, guids: Sequence[str]) -> Mapping[str, str]:
-        return self.stored.summaries(guids) if self.stored is not None and guids else {}
-
-    def _whole(self, items: Sequence[Item], summaries: Mapping[str, str]) -> tuple[Item, ...]:
-        """``items`` with their summaries: from ``summaries``, or loaded (an item whose
-        entries were forgotten since its window began)."""
-        if self.stored is None:
-            return tuple(items)
-        loaded = self._summaries([item.guid for item in items if item.guid not in summaries])
-        return tuple(
-            _with_summary(
-                item, summaries[item.guid] if item.guid in summaries else loaded.get(item.guid, "")
-            )
-            for item in items
-        )
-
-
-#: How many items' entries a publish keeps (see _Filler): 3 kB each in the bench, 12 MB.
-#: A page waits _LAG jobs for the entries it is handed (1,600 items at 50 a page), and
-#: a category with a sixth of the items spans 300 of ``all``'s in a page of 50.
-ENTRIES_KEPT = 4096
+                yield function, tuple(_filled(arg, summaries) for arg in args)
 
 
 def _items_of(arg: object) -> tuple[Item, ...]:
@@ -548,59 +345,15 @@ def _with_summary(item: Item, summary: str) -> Item:
     )
 
 
-#: An item's entries in each of ENTRY_FORMATS (None: it holds what XML forbids).
-Entries = tuple[bytes | None, ...]
-
-
 def _render(
-    paths: Sequence[Path],
-    extensions: Sequence[str],
-    feed: Feed,
-    site: Site,
-    document: Document,
-    written: Sequence[Entries | None],
-    whole: bool,
-) -> tuple[tuple[Staged, ...] | None, tuple[Entries | None, ...]]:
+    paths: Sequence[Path], extensions: Sequence[str], feed: Feed, site: Site, document: Document
+) -> tuple[Staged, ...]:
     """The files of ``document`` in each of ``extensions``, written beside ``paths`` (see
-    :func:`~coopfeed.publish.files.stage`): one job for a worker.
-
-    ``written`` are its items' entries where an earlier job wrote them (such an item may
-    come without its summary, unless ``whole``); the others' are written here and handed
-    back, by item, with the files.  The files are None when the document is left to
-    feedgen (an entry is None) but its items are not ``whole``.
-    """
-    new: list[Entries | None] = [None] * len(document.items)
-    joined: dict[str, bytes] = {}
-    if not set(extensions).isdisjoint(ENTRY_FORMATS) and by_entries(feed, site, document):
-        rows: list[Entries] = []
-        for n, (item, given) in enumerate(zip(document.items, written, strict=True)):
-            if given is None:
-                given = new[n] = tuple(entry(each, item) for each in ENTRY_FORMATS)
-            rows.append(given)
-        for column, each in enumerate(ENTRY_FORMATS):
-            parts = [row[column] for row in rows]
-            if None not in parts:
-                joined[each] = b"".join([part for part in parts if part is not None])
-    if not whole and any(joined.get(extension) is None for extension in extensions):
-        return None, tuple(new)
-    staged = tuple(
-        stage(path, _rendered(extension, feed, site, document, joined.get(extension)))
+    :func:`~coopfeed.publish.files.stage`): one job for a worker."""
+    return tuple(
+        stage(path, _RENDERERS[extension](feed, site, document))
         for path, extension in zip(paths, extensions, strict=True)
     )
-    return staged, tuple(new)
-
-
-def _none(document: Document) -> tuple[None, ...]:
-    """No entries written, for each of ``document``'s items."""
-    return (None,) * len(document.items)
-
-
-def _rendered(
-    extension: str, feed: Feed, site: Site, document: Document, entries: bytes | None
-) -> bytes:
-    if entries is None:
-        return _RENDERERS[extension](feed, site, document)
-    return _BY_ENTRIES[extension](feed, site, document, entries=entries)
 
 
 def _one(render: Callable[..., bytes], *args: object) -> tuple[bytes]:
@@ -610,21 +363,15 @@ def _one(render: Callable[..., bytes], *args: object) -> tuple[bytes]:
 
 #: How many documents worker processes render ahead of the one being written.
 RENDER_AHEAD = 16
-#: How many jobs after the last page that shows its items a page waits (see _spaced):
-#: the filler reads what is kept as it starts a window of RENDER_AHEAD jobs, while
-#: RENDER_AHEAD earlier ones are under way.
-_LAG = 2 * RENDER_AHEAD
 
 
-#: The documents of an archive page and of a feed's current items, by extension.
-_ARCHIVE = (RSS, ATOM)
+#: The current documents of a feed, by extension.
 _CURRENT = (RSS, ATOM, JSON)
 _RENDERERS: dict[str, Callable[[Feed, Site, Document], bytes]] = {
     RSS: render_rss,
     ATOM: render_atom,
     JSON: render_json,
 }
-_BY_ENTRIES = {RSS: render_rss, ATOM: render_atom}
 
 
 def _commit(files: FileGroup) -> None:

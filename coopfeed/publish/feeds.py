@@ -119,9 +119,7 @@ def link_uri(link: str) -> str:
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
-def render_rss(
-    feed: Feed, site: Site, document: Document | None = None, *, entries: bytes | None = None
-) -> bytes:
+def render_rss(feed: Feed, site: Site, document: Document | None = None) -> bytes:
     """RSS 2.0 for the newest items of ``feed`` (or ``document``), UTF-8, XML declaration.
 
     Authors go to ``dc:creator``: RSS ``<author>`` must be an email address.  The guid is
@@ -129,17 +127,12 @@ def render_rss(
     dates are written as feedgen writes them (``strftime`` in the C locale) without its
     switching of the process-wide locale around each one, which is not thread-safe (the
     documents left to feedgen still do that); publishing is single-threaded for now.
-
-    ``entries``, when given, are the document's items already written: their
-    :func:`entry` joined, newest first (see :func:`by_entries`).
     """
     document = document or current_document(feed, site)
-    return _written(feed, site, document, _RSS_WRITER, entries)
+    return _written(feed, site, document, _RSS_WRITER)
 
 
-def render_atom(
-    feed: Feed, site: Site, document: Document | None = None, *, entries: bytes | None = None
-) -> bytes:
+def render_atom(feed: Feed, site: Site, document: Document | None = None) -> bytes:
     """Atom 1.0 for the newest items of ``feed`` (or ``document``), UTF-8, XML declaration.
 
     Every entry has an id, a title, updated and published, and a link or content; the
@@ -149,34 +142,9 @@ def render_atom(
     documents share the current document's feed id: they are parts of the same feed.
     Entry links have no rel attribute, as feedgen 1.0.0 writes them (it reads rel and type
     from the new element, not the dict): no rel means "alternate" in Atom.
-
-    ``entries``: as for :func:`render_rss`.
     """
     document = document or current_document(feed, site)
-    return _written(feed, site, document, _ATOM_WRITER, entries)
-
-
-#: The formats whose documents are their items' entries under a head: an item's entry is
-#: the same bytes in every document that shows it.
-ENTRY_FORMATS = (RSS, ATOM)
-
-
-def entry(extension: str, item: Item) -> bytes | None:
-    """``item``'s ``<item>`` (RSS) or ``<entry>`` (Atom), encoded, as :func:`render_rss` and
-    :func:`render_atom` write it into every document that shows it; None when it holds a
-    character XML forbids (such a document is left to feedgen)."""
-    try:
-        return _encode(_WRITERS[extension].entry(item))
-    except _Refused:
-        return None
-
-
-def by_entries(feed: Feed, site: Site, document: Document) -> bool:
-    """Whether :func:`render_rss` and :func:`render_atom` write ``document`` as its items'
-    :func:`entry` under a head, and so may be given them as ``entries``: unless feedgen
-    would refuse it (an empty title).  A document with an entry that is None is left to
-    feedgen too."""
-    return not _feedgen_refuses(feed, site, document)
+    return _written(feed, site, document, _ATOM_WRITER)
 
 
 def current_document(feed: Feed, site: Site) -> Document:
@@ -329,22 +297,18 @@ class _Writer(NamedTuple):
     feedgen: Callable[[Feed, Site, Document], bytes]
 
 
-def _written(
-    feed: Feed, site: Site, document: Document, writer: _Writer, entries: bytes | None
-) -> bytes:
-    """``document`` in ``writer``'s format: its serialized head with the entries (written
-    here unless given) spliced in, or feedgen's rendering when feedgen would refuse it or
-    a string holds a character lxml refuses (feedgen then raises its error)."""
+def _written(feed: Feed, site: Site, document: Document, writer: _Writer) -> bytes:
+    """``document`` in ``writer``'s format: its serialized head with the entries spliced
+    in, or feedgen's rendering when feedgen would refuse it or a string holds a
+    character lxml refuses (feedgen then raises its error)."""
     if _feedgen_refuses(feed, site, document):
-        if entries is not None:
-            raise ValueError(f"{document.stem} is left to feedgen: it takes no entries")
         return writer.feedgen(feed, site, document)
-    if entries is None:
-        try:
-            entries = _encode("".join([writer.entry(item) for item in document.items]))
-        except _Refused:
-            return writer.feedgen(feed, site, document)
-    return _splice(_serialize(writer.head(feed, site, document)), entries, writer.end)
+    head = _serialize(writer.head(feed, site, document))
+    try:
+        entries = _encode("".join([writer.entry(item) for item in document.items]))
+    except _Refused:
+        return writer.feedgen(feed, site, document)
+    return _splice(head, entries, writer.end)
 
 
 def _text(text: str) -> str:
@@ -572,4 +536,3 @@ def _generator(feed: Feed, site: Site, document: Document, extension: str) -> An
 
 _RSS_WRITER = _Writer(_rss_head, _rss_item, b"  </channel>\n</rss>\n", render_rss_feedgen)
 _ATOM_WRITER = _Writer(_atom_head, _atom_entry, b"</feed>\n", render_atom_feedgen)
-_WRITERS = {RSS: _RSS_WRITER, ATOM: _ATOM_WRITER}
