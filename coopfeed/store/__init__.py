@@ -1002,8 +1002,8 @@ def _state(row: Any) -> SourceState:
     )
 
 
-#: The page cache of each SQLite connection, in KiB: storing the bench's first run
-#: takes 9.0 CPU-s with 8 MB or 32 MB against 10.2 with SQLite's 2 MB.
+#: The page cache of each SQLite connection, in KiB, filled as pages are read: storing
+#: the bench's first run took 8.7-9.4 CPU-s with it against 9.4-9.8 with SQLite's 2 MB.
 SQLITE_CACHE_KIB = 16_384
 
 
