@@ -738,11 +738,11 @@ class _Batch:
     # -- reading -------------------------------------------------------------------------
 
     def _load_rows(self, ids: set[int]) -> None:
+        """The rows of ``ids`` not loaded yet, read as :meth:`_row` reads one."""
         wanted = sorted(ids - self.rows.keys())
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            for row in self.c.execute(select(items).where(items.c.id.in_(chunk))).mappings():
-                self.rows[row["id"]] = dict(row)
+        for values in driver_rows_in(self.c, _ROWS_BY_IDS, wanted):
+            row = dict(zip(_ROW_COLUMNS, values, strict=True))
+            self.rows[row["id"]] = row
 
     def _row(self, item_id: int) -> dict[str, Any]:
         if item_id not in self.rows:
@@ -865,6 +865,7 @@ _KEYS_OF_SOURCE = "SELECT key, item_id FROM item_sources WHERE source = ?"
 #: An item's row by its id, through the driver (see schema.driver_rows).
 _ROW_COLUMNS = tuple(column.name for column in items.columns)
 _ROW_BY_ID = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id = ?"
+_ROWS_BY_IDS = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id IN ({{}})"
 #: The columns of a new item's row (its id comes from the database).
 _ITEM_COLUMNS = tuple(column.name for column in items.columns if column.name != "id")
 _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
