@@ -321,8 +321,8 @@ class TitleIndex:
             self._day_sizes.pop(_day(published), None)
             if _day(published) in days:
                 self.add(item_id, key, published)
-        if rows:
-            self.last_id = max(self.last_id, rows[-1][0])
+        if rows:  # in id order, all above the last
+            self.last_id = rows[-1][0]
 
     def load(self, c: Connection, days: Iterable[int]) -> None:
         """Load every row of ``days`` not loaded yet."""
