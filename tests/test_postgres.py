@@ -224,6 +224,72 @@ def test_ingest_tolerates_another_node_storing_the_same_items(postgres_url: str)
         opened.close()
 
 
+def test_nodes_writing_at_once_number_their_transactions_in_commit_order(
+    postgres_url: str,
+) -> None:
+    """Three nodes store batches at once while a fourth follows the change sequence
+    (marker first, then what changed since the last one): each transaction takes its
+    own number, 1 to n, and the follower misses no item."""
+    writers = [Store.open(postgres_url) for _ in range(3)]
+    follower = Store.open(postgres_url)
+    batches, size = 8, 5
+    barrier = threading.Barrier(len(writers) + 1)
+    done = threading.Event()
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+
+    def write(node: int, store: Store) -> None:
+        try:
+            barrier.wait(5)
+            published = datetime(2010 + 2 * node, 1, 1, tzinfo=UTC)  # never near another's
+            for batch in range(batches):
+                candidates = [
+                    test_store.remote(
+                        f"Node {node} story {batch}-{n}",
+                        key=f"n{node}/{batch}/{n}",
+                        source=f"node{node}",
+                        published=published + timedelta(days=3 * batch),
+                    )
+                    for n in range(size)
+                ]
+                assert store.ingest(f"node{node}", candidates, NOW).new == size
+        except BaseException as e:  # shown below
+            errors.append(e)
+
+    def follow() -> None:
+        try:
+            barrier.wait(5)
+            last = 0
+            while True:
+                finished = done.is_set()
+                _, marker = follower.change_marker()
+                seen.update(follower.changed_guids(last))
+                last = marker
+                if finished:
+                    return
+        except BaseException as e:  # shown below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=pair) for pair in enumerate(writers)]
+    reader = threading.Thread(target=follow)
+    for thread in [*threads, reader]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    total = len(writers) * batches
+    assert follower.change_marker()[1] == total
+    with follower.engine.connect() as c:
+        numbers = c.execute(text("SELECT changed, count(*) FROM items GROUP BY changed")).all()
+    assert sorted(numbers) == [(n, size) for n in range(1, total + 1)]
+    assert seen == {item.guid for item in follower.published_items()}
+    assert len(seen) == total * size
+    for opened in [*writers, follower]:
+        opened.close()
+
+
 def test_guids_keys_and_titles_longer_than_a_btree_entry_are_stored(store: Store) -> None:
     """PostgreSQL's b-tree refuses entries over ~2.7 kB: such columns are indexed by
     digest or hash there, and still unique."""

@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, inspect, select, text
 
 from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
 from coopfeed.normalize import Normalized
 from coopfeed.store import SQLITE_CACHE_KIB, SourceState, Store
-from coopfeed.store.schema import SCHEMA_VERSION, meta
+from coopfeed.store.schema import IN_CHUNK, SCHEMA_VERSION, meta
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 
@@ -403,3 +403,181 @@ def test_a_threshold_of_one_turns_near_duplicates_off(store: Store) -> None:
     )  # same title key
     other = remote("Jordan launches a national strategy", key="k10", source="euc")
     assert store.ingest("euc", [other], NOW, MatchPolicy(similarity=1.0)).new == 1
+
+
+# -- the change sequence ---------------------------------------------------------------
+
+
+def changed_column(store: Store) -> dict[str, int]:
+    """guid -> the ``changed`` number of its row."""
+    with store.engine.connect() as c:
+        return dict(c.execute(text("SELECT guid, changed FROM items")).all())
+
+
+def guid_of(store: Store, title: str) -> str:
+    [found] = [stored.item.guid for stored in store.list_items() if stored.item.title == title]
+    return found
+
+
+def test_a_new_store_has_an_id_and_a_change_sequence_at_zero(store: Store) -> None:
+    store_id, sequence = store.change_marker()
+    assert len(store_id) == 32 and int(store_id, 16) >= 0
+    assert sequence == 0 and store.changed_guids(0) == [] and store.changed_guids(-1) == []
+    with store.engine.connect() as c:
+        keys = c.execute(text("SELECT key FROM meta WHERE key IN ('store_id', 'change_sequence')"))
+        assert sorted(keys.scalars()) == ["change_sequence", "store_id"]
+    store.migrate()  # nothing to do: the same id
+    assert store.change_marker() == (store_id, 0)
+
+
+def test_each_store_gets_its_own_id_and_keeps_it(tmp_path: Path) -> None:
+    one, two = Store.open(str(tmp_path / "one.sqlite3")), Store.open(str(tmp_path / "two.sqlite3"))
+    one_id, two_id = one.change_marker()[0], two.change_marker()[0]
+    assert one_id != two_id
+    one.close()
+    again = Store.open(str(tmp_path / "one.sqlite3"))
+    assert again.change_marker() == (one_id, 0)
+    again.close()
+    two.close()
+
+
+def test_an_ingest_numbers_the_items_it_inserts_or_edits(store: Store) -> None:
+    """One number per transaction that changed something, on exactly the rows it
+    inserted or edited; a batch that changes nothing takes none."""
+    store.ingest("ica", [remote(t, key=t, summary=f"<p>{t}</p>") for t in ("A", "B", "C")], NOW)
+    store_id, first = store.change_marker()
+    assert first == 1 and set(changed_column(store).values()) == {1}
+    assert store.changed_guids(0) == sorted(changed_column(store))
+    assert store.changed_guids(first) == []
+    again = store.ingest("ica", [remote(t, key=t, summary=f"<p>{t}</p>") for t in ("A", "B")], NOW)
+    assert again.unchanged == 2 and store.change_marker() == (store_id, first)
+    batch = [
+        remote("A", key="A", summary="<p>A</p>"),
+        remote("B, edited", key="B"),
+        remote("D", key="D"),
+    ]
+    report = store.ingest("ica", batch, NOW)
+    assert (report.new, report.updated, report.unchanged) == (1, 1, 1)
+    assert store.change_marker() == (store_id, first + 1)
+    assert store.changed_guids(first) == sorted([guid_of(store, "B, edited"), guid_of(store, "D")])
+    assert changed_column(store)[guid_of(store, "A")] == first
+    assert changed_column(store)[guid_of(store, "C")] == first
+    assert store.changed_guids(first + 1) == []
+    merged = remote("C", key="other", source="euc", summary="<p>C, at length</p>")
+    assert store.ingest("euc", [merged], NOW).merged == 1  # another source fills it in
+    assert store.changed_guids(first + 1) == [guid_of(store, "C")]
+
+
+def test_an_update_of_own_digest_alone_does_not_number_the_item(store: Store) -> None:
+    """The source sending its item again with no summary records what it sent, and
+    changes nothing published: that row keeps its number, though another item's edit in
+    the same transaction takes the next one."""
+    store.ingest("ilo", [archive("A", "<p>a</p>"), archive("B", "<p>b</p>")], NOW)
+    a, b = guid_of(store, "A"), guid_of(store, "B")
+    with store.engine.connect() as c:
+        before = dict(c.execute(text("SELECT guid, own_digest FROM items")).all())
+    _, sequence = store.change_marker()
+    report = store.ingest("ilo", [archive("A", ""), archive("B", "<p>b, edited</p>")], NOW)
+    assert (report.updated, report.unchanged) == (1, 1)
+    with store.engine.connect() as c:
+        after = dict(c.execute(text("SELECT guid, own_digest FROM items")).all())
+    assert after[a] != before[a]  # written...
+    assert changed_column(store) == {a: sequence, b: sequence + 1}  # ...but not numbered
+    assert store.changed_guids(sequence) == [b]
+    alone = store.ingest("ilo", [archive("A", "<p>a</p>")], NOW)  # own_digest again, alone
+    assert (alone.updated, alone.unchanged) == (0, 1)
+    assert store.change_marker()[1] == sequence + 1 and store.changed_guids(sequence + 1) == []
+
+
+def test_removing_and_restoring_number_the_items(store: Store) -> None:
+    store.ingest("ica", [remote("A", key="a"), remote("B", key="b")], NOW)
+    a, b = guid_of(store, "A"), guid_of(store, "B")
+    _, sequence = store.change_marker()
+    assert store.set_removed([a, "unknown"], NOW) == 1
+    assert store.change_marker()[1] == sequence + 1
+    assert store.changed_guids(sequence) == [a]  # removed items too
+    assert store.set_removed(["unknown"], NOW) == 0  # nothing changed: no number taken
+    assert store.set_removed([], None) == 0
+    assert store.change_marker()[1] == sequence + 1
+    assert store.set_removed([a], None) == 1
+    assert store.changed_guids(sequence + 1) == [a]
+    assert changed_column(store) == {a: sequence + 2, b: sequence}
+    store.save_archive_pages({"news": {1: (a, b)}})  # counts, and numbers no item
+    assert store.change_marker()[1] == sequence + 3
+    assert store.changed_guids(sequence + 2) == []
+
+
+def test_published_reads_only_the_guids_asked_for(store: Store) -> None:
+    """The same items, order, digests and summaries as a full read, for more guids than
+    one IN (...) holds; removed and unknown guids are left out."""
+    day = datetime(2021, 7, 3, tzinfo=UTC)
+    candidates = [
+        remote(
+            f"Story number {n}",
+            key=f"k{n}",
+            summary=f"<p>{n}</p>",
+            published=day + timedelta(hours=n % 7),
+        )
+        for n in range(IN_CHUNK + 150)
+    ]
+    assert store.ingest("ica", candidates, NOW).new == len(candidates)
+    everything = store.published()
+    guids = [item.guid for item in everything.items]
+    removed = guids[5]
+    assert store.set_removed([removed], NOW) == 1
+    full = store.published()
+    wanted = [*(g for n, g in enumerate(reversed(guids)) if n % 7), removed, "unknown", guids[0]]
+    assert len(set(wanted)) > IN_CHUNK
+    for summaries in (True, False):
+        expected = store.published(summaries=summaries)
+        found = store.published(summaries=summaries, guids=wanted)
+        kept = set(wanted) - {removed, "unknown"}
+        assert found.items == [item for item in expected.items if item.guid in kept]
+        assert found.digests == {g: d for g, d in expected.digests.items() if g in kept}
+        assert found.complete is summaries
+        asked = [guids[0], guids[3], removed]
+        assert found.summaries(asked) == full.summaries(asked)
+        assert len(found.summaries(asked)) == 2
+    assert store.published(guids=[]).items == []
+    assert store.published(guids=[removed, "unknown"]).digests == {}
+    since = store.change_marker()[1]
+    store.ingest("ica", [remote("Story number 3, edited", key="k3", published=day)], NOW)
+    [edited] = store.published(guids=store.changed_guids(since)).items
+    assert edited.title == "Story number 3, edited"
+    assert [edited] == [item for item in store.published().items if item.guid == edited.guid]
+
+
+def schema_of_items(store: Store) -> tuple[list[tuple[object, ...]], list[str]]:
+    """The items table's columns and indexes, as the database describes them."""
+    with store.engine.connect() as c:
+        found = inspect(c)
+        columns = [
+            (one["name"], str(one["type"]), one["nullable"], one["default"])
+            for one in found.get_columns("items")
+        ]
+        indexes = sorted(repr(sorted(one.items())) for one in found.get_indexes("items"))
+    return sorted(columns), indexes
+
+
+def test_schema_7_numbers_the_stored_items_zero_and_gives_the_store_an_id(store: Store) -> None:
+    """A database made before schema 7 ends with the columns and indexes of a new one,
+    its items numbered 0 and the sequence at 0; the next ingest numbers from 1."""
+    made_new = schema_of_items(store)
+    store.ingest("ica", [remote("A", key="a"), remote("B", key="b")], NOW)
+    with store.engine.begin() as c:
+        c.execute(text("DROP INDEX items_changed"))
+        c.execute(text("ALTER TABLE items DROP COLUMN changed"))
+        c.execute(text("DELETE FROM meta WHERE key IN ('store_id', 'change_sequence')"))
+        c.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
+    assert "changed" not in [column[0] for column in schema_of_items(store)[0]]
+    store.migrate()
+    assert schema_of_items(store) == made_new
+    with store.engine.connect() as c:
+        version = c.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    assert version == str(SCHEMA_VERSION) == "7"
+    store_id, sequence = store.change_marker()
+    assert len(store_id) == 32 and sequence == 0
+    assert set(changed_column(store).values()) == {0} and store.changed_guids(0) == []
+    store.ingest("ica", [remote("C", key="c")], NOW)
+    assert store.change_marker() == (store_id, 1)
+    assert store.changed_guids(0) == [guid_of(store, "C")]

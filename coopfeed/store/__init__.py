@@ -53,7 +53,9 @@ from coopfeed.store.matching import (
     uses_parts,
 )
 from coopfeed.store.schema import (
+    CHANGE_SEQUENCE,
     IN_CHUNK,
+    STORE_ID,
     archive_pages,
     content_digest,
     digest64,
@@ -493,16 +495,24 @@ class Store:
         """Every item not removed, newest first (ties broken by guid, for stable output)."""
         return self.published().items
 
-    def published(self, *, summaries: bool = True) -> Published:
+    def published(
+        self, *, summaries: bool = True, guids: Collection[str] | None = None
+    ) -> Published:
         """Every item not removed, newest first (ties broken by guid), with each one's
         content digest; without ``summaries``, every item's summary is left empty, for
-        :meth:`Published.summaries` to load only those a publish renders.
+        :meth:`Published.summaries` to load only those a publish renders.  With
+        ``guids``, only those of them that are stored and not removed (the ones
+        :meth:`changed_guids` names, say), read by their guids.
 
         Sorted here rather than by the database: PostgreSQL compares text by its locale's
         collation and SQLite by bytes, and every node must write the same bytes."""
         columns = ", ".join(("id", "digest", *_PUBLISHED, *(("summary",) if summaries else ())))
+        query = f"SELECT {columns} FROM items WHERE removed IS NULL"
         with self._connect() as c:  # 50,000 rows: SQLAlchemy's result costs a third more
-            rows = driver_rows(c, f"SELECT {columns} FROM items WHERE removed IS NULL", ())
+            if guids is None:
+                rows = driver_rows(c, query, ())
+            else:
+                rows = driver_rows_in(c, f"{query} AND guid IN ({{}})", sorted(set(guids)))
         decoded: dict[str, tuple[str, ...]] = {}  # most items share their categories
         found: list[Item] = []
         digests: dict[str, int] = {}
@@ -582,12 +592,13 @@ class Store:
     def set_removed(self, guids: Sequence[str], when: datetime | None) -> int:
         """Mark items removed at ``when`` (a tombstone), or restore them with None."""
         value = None if when is None else _ts(when)
+        wanted = items.c.guid.in_(list(guids))
         with self._connect() as c:
-            done = c.execute(
-                update(items).where(items.c.guid.in_(list(guids))).values(removed=value)
-            )
-            if done.rowcount:
-                _changed(c)
+            if c.execute(select(items.c.id).where(wanted).limit(1)).first() is None:
+                return 0  # (items are never deleted: one found here is there below)
+            # The change sequence first, as an ingest takes it: its row lock, then items'.
+            sequence = _changed(c)
+            done = c.execute(update(items).where(wanted).values(removed=value, changed=sequence))
         return int(done.rowcount)
 
     def revision(self) -> str:
@@ -596,6 +607,28 @@ class Store:
         with self._connect() as c:
             value = c.execute(select(meta.c.value).where(meta.c.key == REVISION)).scalar()
         return str(value or "")
+
+    def change_marker(self) -> tuple[str, int]:
+        """The store's id and its change sequence number: the number of the last
+        transaction that changed anything a publish reads (items, removals, archive
+        pages), counted up by one in commit order; each item row keeps the number of
+        the last one that inserted or changed it (see :meth:`changed_guids`).
+
+        A number is meaningful only with its store's id (a database made anew counts
+        from 0 again).  Ask for the marker before reading what changed: what commits in
+        between is then read twice (now and next time), never missed."""
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.in_((STORE_ID, CHANGE_SEQUENCE)))
+        with self._connect() as c:
+            values = dict(c.execute(query).all())
+        return values[STORE_ID], int(values[CHANGE_SEQUENCE])
+
+    def changed_guids(self, since: int) -> list[str]:
+        """The guids of the items, removed or not, inserted or changed (published
+        columns, removal) by a transaction numbered above ``since`` (see
+        :meth:`change_marker`), sorted; items stored before schema 7 are numbered 0."""
+        with self._connect() as c:
+            rows = driver_rows(c, "SELECT guid FROM items WHERE changed > ?", (since,))
+        return sorted(guid for (guid,) in rows)
 
     def _stored(self, query: Any) -> list[StoredItem]:
         with self._connect() as c:
@@ -817,7 +850,7 @@ class _Batch:
         return item_id
 
     def _change(self, item_id: int, values: dict[str, Any], links: dict[str, int]) -> bool:
-        if values.keys() <= {"own_digest"}:  # nothing shown changed
+        if values.keys() <= _UNSHOWN:  # nothing shown changed
             if values:
                 self.rows[item_id].update(values)
                 if item_id > 0:
@@ -840,17 +873,23 @@ class _Batch:
         return True
 
     def _write(self) -> None:
+        """Insert the new items and update the changed ones; both, and the stored ones
+        whose published columns changed, take the transaction's change sequence number
+        (an update of ``own_digest`` alone changes nothing a publish reads: not them)."""
         c = self.c
-        if self.new or self.shown:
-            _changed(c)
+        sequence = _changed(c) if self.new or self.shown else 0
         renamed: dict[int, int] = {}
         if self.new:
             provisional = list(self.new)
-            rows = [[self.new[i][column] for column in _ITEM_COLUMNS] for i in provisional]
+            rows = [
+                [*(self.new[i][column] for column in _NEW_COLUMNS), sequence] for i in provisional
+            ]
             ids = insert_returning_ids(c, items, _ITEM_COLUMNS, rows)
             renamed = dict(zip(provisional, ids, strict=True))
             self.index.rename(renamed)
         for item_id, values in self.changes.items():
+            if not values.keys() <= _UNSHOWN:
+                values["changed"] = sequence
             values["digest"] = content_digest(self.rows[item_id])
             sets = ", ".join(f"{column} = ?" for column in values)
             driver_execute(c, f"UPDATE items SET {sets} WHERE id = ?", [*values.values(), item_id])
@@ -866,8 +905,14 @@ _KEYS_OF_SOURCE = "SELECT key, item_id FROM item_sources WHERE source = ?"
 _ROW_COLUMNS = tuple(column.name for column in items.columns)
 _ROW_BY_ID = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id = ?"
 _ROWS_BY_IDS = f"SELECT {', '.join(_ROW_COLUMNS)} FROM items WHERE id IN ({{}})"
-#: The columns of a new item's row (its id comes from the database).
-_ITEM_COLUMNS = tuple(column.name for column in items.columns if column.name != "id")
+#: The columns of a new item's row (its id comes from the database): those of its row
+#: in _Batch.new, then its change sequence number (from _Batch._write).
+_NEW_COLUMNS = tuple(
+    column.name for column in items.columns if column.name not in ("id", "changed")
+)
+_ITEM_COLUMNS = (*_NEW_COLUMNS, "changed")
+#: The columns whose change alone is no change of what a publish reads.
+_UNSHOWN = frozenset({"own_digest"})
 _KEY_COLUMNS = ("source", "key", "item_id", "first_seen")
 _STATE_COLUMNS = tuple(column.name for column in sources.columns)
 
@@ -895,11 +940,23 @@ def _save_states(c: Connection, states: Sequence[SourceState]) -> None:
         insert_tuples(c, sources, _STATE_COLUMNS, new)
 
 
-def _changed(c: Connection) -> None:
-    """Record, in the transaction making it, that published content changed."""
+def _changed(c: Connection) -> int:
+    """Record, in the transaction making it, that published content changed; the
+    transaction's change sequence number, for the item rows it writes.
+
+    The counter is counted up by an UPDATE of its row, whose lock PostgreSQL holds to
+    the commit (as SQLite's write lock is): numbers are taken in commit order, so a
+    reader that saw number n never later finds a new row numbered n or below."""
     token = secrets.token_hex(8)
     if not driver_execute(c, "UPDATE meta SET value = ? WHERE key = ?", (token, REVISION)):
         c.execute(insert(meta).values(key=REVISION, value=token))
+    driver_execute(c, _COUNT_UP, (CHANGE_SEQUENCE,))
+    [(value,)] = driver_rows(c, "SELECT value FROM meta WHERE key = ?", (CHANGE_SEQUENCE,))
+    return int(value)
+
+
+#: The change sequence counted up (read back after: RETURNING needs SQLite 3.35).
+_COUNT_UP = "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ?"
 
 
 def own_digest(title: str, summary: str, link: str | None) -> int:

@@ -4,6 +4,7 @@ their migrations, numbered from 1; ``meta.schema_version`` says which ran."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -75,12 +76,17 @@ items = Table(
     # store.own_digest): what tells that source's edit from its unchanged copy of an item
     # that another source's longer summary filled in.  NULL: not known (stored before).
     Column("own_digest", BigInteger),
+    # The change sequence number (meta's "change_sequence") of the last transaction that
+    # inserted the item or changed what a publish reads of it: a publish asks which
+    # items changed since the number it last saw (0: not since schema 7).
+    Column("changed", BigInteger, nullable=False, default=0, server_default=text("0")),
     UniqueConstraint("guid").ddl_if(dialect="sqlite"),
     Index("items_guid_md5", text("md5(guid)"), unique=True).ddl_if(dialect=_PG),
     Index("items_guid", "guid", postgresql_using="hash").ddl_if(dialect=_PG),
     Index("items_link_key", "link_key", postgresql_using="hash"),
     Index("items_title_key", "title_key", postgresql_using="hash"),
     Index("items_published", "published"),
+    Index("items_changed", "changed"),
     # Covers the title searches of store.matching (a PostgreSQL btree could not hold a
     # 1,000-character title's key; there the heap is read).
     Index("items_published_title", "published", "title_key").ddl_if(dialect="sqlite"),
@@ -301,6 +307,27 @@ def _v6(connection: Connection) -> None:
     title_parts.create(connection, checkfirst=True)  # filled in by the first ingest
 
 
+#: The ``meta`` key of the change sequence: the number of the last transaction that
+#: changed what a publish reads (an integer, as text; 0 in a new database).
+CHANGE_SEQUENCE = "change_sequence"
+#: The ``meta`` key of the store's random id, made once: a change sequence number means
+#: something only in the store that gave it (a database made anew starts again at 0).
+STORE_ID = "store_id"
+
+
+def _v7(connection: Connection) -> None:
+    if not _has_column(connection, "changed"):  # v1 of a new database made it already
+        connection.execute(text("ALTER TABLE items ADD COLUMN changed BIGINT NOT NULL DEFAULT 0"))
+    for index in items.indexes:
+        if index.name == "items_changed":
+            index.create(connection, checkfirst=True)
+    known = set(connection.execute(select(meta.c.key)).scalars())
+    values = {CHANGE_SEQUENCE: "0", STORE_ID: secrets.token_hex(16)}
+    fresh = [{"key": key, "value": value} for key, value in values.items() if key not in known]
+    if fresh:
+        connection.execute(insert(meta), fresh)
+
+
 def _has_column(connection: Connection, name: str) -> bool:
     return name in {column["name"] for column in inspect(connection).get_columns("items")}
 
@@ -333,7 +360,7 @@ def digest64(values: tuple[object, ...]) -> int:
 
 
 #: Migration n brings the schema from version n-1 to n.  Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The PostgreSQL advisory lock (held to the end of the transaction) that makes

@@ -352,13 +352,13 @@ def source_state(database: Path, name: str) -> dict[str, Any]:
 
 
 def store_contents(database: Path) -> dict[str, Any]:
-    """What the store holds, but for database ids and first-seen times (which differ
-    between stores by design)."""
+    """What the store holds, but for database ids, first-seen times and change numbers
+    (which differ between stores by design)."""
     with connect(database) as db:
         db.row_factory = None
         cursor = db.execute("SELECT * FROM items ORDER BY guid")
         names = [column[0] for column in cursor.description]
-        keep = [i for i, name in enumerate(names) if name not in ("id", "first_seen")]
+        keep = [i for i, name in enumerate(names) if name not in ("id", "first_seen", "changed")]
         items = [tuple(row[i] for i in keep) for row in cursor]
         sources = db.execute(
             "SELECT s.source, s.key, i.guid FROM item_sources s JOIN items i ON i.id = s.item_id"
