@@ -11,7 +11,7 @@ import gc
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,7 +24,17 @@ from coopfeed import __version__
 from coopfeed.config import Config, SourceConfig
 from coopfeed.filters import NO_FILTER, Filter
 from coopfeed.prepare import Parsed, Prepared, parse_and_prepare, prepare
-from coopfeed.publish import PublishReport, ping_hub, publish, published_from, record_inputs
+from coopfeed.publish import (
+    PublishReport,
+    Unsettled,
+    last_record,
+    ping_hub,
+    publish_views,
+    published_from,
+    record_inputs,
+)
+from coopfeed.publish.changes import views_since
+from coopfeed.publish.record import whole_views
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.http import (
@@ -263,16 +273,7 @@ def publish_all(
         names = published_from(config.output_dir, inputs)
         if names is not None:  # nothing it would be made from changed: all as it is
             return PublishReport(written=(), unchanged=names, new_pages={}, changed_feeds=())
-    stored = published(config, store)
-    report = publish(
-        build_feeds(config, stored.items, now),
-        config.site,
-        config.output_dir,
-        full_pages=store.archive_pages(),
-        inputs=inputs,
-        workers=workers,
-        stored=stored,
-    )
+    report = publish_store(config, store, now, workers, inputs)
     if report.new_pages:
         store.save_archive_pages(report.new_pages)
         # The files show the pages as now recorded (the store's lock is held throughout).
@@ -285,6 +286,94 @@ def publish_all(
     return report
 
 
+def publish_store(
+    config: Config, store: Store, now: datetime, workers: Workers | None, inputs: str | None
+) -> PublishReport:
+    """Publish every feed from the store into the output folder, reading only what
+    changed since the last publish into it when its record settles that (see
+    :mod:`coopfeed.publish.changes`), and keep the record for the next one.  Archive
+    pages that became full are reported, not recorded; ``inputs`` as :func:`publish`."""
+    mark = None
+    if not _ages(config):  # else what is shown changes with the time, not the store
+        # Read before the items: what changes meanwhile is read again by the next publish.
+        mark = (*store.change_marker(), config_digest(config))
+        report = _publish_changes(config, store, now, workers, inputs, mark)
+        if report is not None:
+            return report
+    stored = published(config, store)
+    feeds, under = feeds_and_names(config, stored.items, now)
+    views = whole_views(feeds, config.site, store.archive_pages(), under)
+    return publish_views(
+        views,
+        config.site,
+        config.output_dir,
+        inputs=inputs,
+        workers=workers,
+        stored=stored,
+        record=mark,
+    )
+
+
+def _publish_changes(
+    config: Config,
+    store: Store,
+    now: datetime,
+    workers: Workers | None,
+    inputs: str | None,
+    mark: tuple[str, int, str],
+) -> PublishReport | None:
+    """Publish the items that changed since the last publish into the output folder
+    (see :mod:`coopfeed.publish.changes`); None when only a whole publish can."""
+    record = last_record(config.output_dir)
+    store_id, sequence, config_digest = mark
+    if record is None or (record.store, record.config) != (store_id, config_digest):
+        return None
+    if record.sequence > sequence:  # a store put back from a copy
+        return None
+    changed = store.changed_guids(record.sequence)
+    loaded: list[Published] = []
+
+    def load(guids: Collection[str]) -> list[Item]:
+        loaded.append(published(config, store, guids))
+        return loaded[-1].items
+
+    views = views_since(
+        record,
+        changed,
+        store.archive_pages(),
+        load,
+        lambda items: feeds_and_names(config, items, now),
+        config.site,
+    )
+    if views is None:
+        log.info("publishing every feed: what changed is more than the last publish settles")
+        return None
+    try:
+        return publish_views(
+            views,
+            config.site,
+            config.output_dir,
+            inputs=inputs,
+            workers=workers,
+            stored=loaded[-1],
+            record=mark,
+        )
+    except Unsettled as e:
+        log.info("publishing every feed: %s", e)
+        return None
+
+
+def config_digest(config: Config) -> str:
+    """A digest of the configuration and coopfeed's version: what a publish's files are
+    made from beside the stored items."""
+    return hashlib.blake2b(f"{__version__}\n{config!r}".encode(), digest_size=16).hexdigest()
+
+
+def _ages(config: Config) -> bool:
+    """Whether a ``max_age`` filter hides items as they age."""
+    return any(one.max_age is not None for one in _filters(config))
+
+
 def _category_filter(config: Config, category: str) -> Filter:
     return config.category_filters.get(category, NO_FILTER)
 
@@ -293,17 +382,18 @@ def _filters(config: Config) -> list[Filter]:
     return [source.filter for source in config.sources] + list(config.category_filters.values())
 
 
-def published(config: Config, store: Store) -> Published:
-    """The items to publish, their summaries left in the store for the files that are
-    rendered to load (unless a filter reads summaries)."""
-    return store.published(summaries=any(one.looks_at("summary") for one in _filters(config)))
+def published(config: Config, store: Store, guids: Collection[str] | None = None) -> Published:
+    """The items to publish (those of ``guids`` only, when given), their summaries left
+    in the store for the files that are rendered to load (unless a filter reads them)."""
+    summaries = any(one.looks_at("summary") for one in _filters(config))
+    return store.published(summaries=summaries, guids=guids)
 
 
 def publish_inputs(config: Config, store: Store) -> str | None:
     """A digest of everything a publish is made from: the store's content revision, the
     configuration and coopfeed's version.  None when the output also depends on the
     time (a ``max_age`` filter hides items as they age)."""
-    if any(one.max_age is not None for one in _filters(config)):
+    if _ages(config):
         return None
     key = f"{__version__}\n{store.revision()}\n{config!r}"
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
@@ -472,6 +562,14 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
     (an item hidden from every category leaves ``all`` too).  An item without a link
     of its own links to its anchor on its first shown category's HTML page.
     """
+    return feeds_and_names(config, items, now)[0]
+
+
+def feeds_and_names(
+    config: Config, items: Sequence[Item], now: datetime
+) -> tuple[list[Feed], dict[str, set[str]]]:
+    """:func:`build_feeds`, and the categories shown under each category slug (the
+    feed's title is the least of them)."""
     by_slug: dict[str, list[Item]] = defaultdict(list)
     shown_in: set[str] = set()  # every category an item is shown in
     shown_anywhere = []
@@ -508,10 +606,10 @@ def build_feeds(config: Config, items: Sequence[Item], now: datetime) -> list[Fe
             group = by_slug[slugs[category]]
             if not group or group[-1] is not item:
                 group.append(item)
-    titles: dict[str, str] = {}  # slug -> the least of the categories shown under it
-    for category in sorted(shown_in, reverse=True):
-        titles[category_slug(category)] = category
-    feeds = [Feed(slug, titles[slug], tuple(group)) for slug, group in sorted(by_slug.items())]
+    under: dict[str, set[str]] = defaultdict(set)  # slug -> the categories shown under it
+    for category in shown_in:
+        under[category_slug(category)].add(category)
+    feeds = [Feed(slug, min(under[slug]), tuple(group)) for slug, group in sorted(by_slug.items())]
     if shown_anywhere:
         feeds.append(Feed(ALL, config.site.title, tuple(shown_anywhere)))
-    return feeds
+    return feeds, under

@@ -60,13 +60,12 @@ from coopfeed.exceptions import ConfigError, CoopfeedError, LockError
 from coopfeed.pipeline import (
     DEFAULT_INTERVAL,
     SourceOutcome,
-    build_feeds,
     fetch_sources,
     publish_all,
-    published,
+    publish_store,
     store_fetched,
 )
-from coopfeed.publish import PublishReport, publish
+from coopfeed.publish import PublishReport
 from coopfeed.store import SourceState, Store
 from coopfeed.store.coordination import (
     claim,
@@ -471,11 +470,7 @@ def render(config: Config, store: Store, now: datetime) -> PublishReport:
     """This node's copy of the files that another node published with ``now``: what
     :func:`~coopfeed.pipeline.publish_all` writes, without recording archive pages or
     pinging the hub (the publishing node did both)."""
-    stored = published(config, store)
-    feeds = build_feeds(config, stored.items, now)
-    return publish(
-        feeds, config.site, config.output_dir, full_pages=store.archive_pages(), stored=stored
-    )
+    return publish_store(config, store, now, None, None)
 
 
 def source_trigger(config: Config, source: SourceConfig, now: datetime) -> tuple[Any, float]:

@@ -22,15 +22,16 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from coopfeed.exceptions import PublishError
-from coopfeed.publish.archive import Document, paginate
+from coopfeed.publish.archive import Document, archive_stem
 from coopfeed.publish.cache import NAME as RENDER_CACHE
 from coopfeed.publish.cache import Digests, RenderCache, record_inputs
 from coopfeed.publish.feeds import ATOM, JSON, RSS, feed_url, render_atom, render_rss
 from coopfeed.publish.files import FileGroup, Staged, stage, sweep_temp_files, write_if_changed
-from coopfeed.publish.html import page_items, render_html
-from coopfeed.publish.index import OPML_NAME, render_index
+from coopfeed.publish.html import render_html
+from coopfeed.publish.index import OPML_NAME, Listed, index_page, render_index
 from coopfeed.publish.jsonfeed import render_json
-from coopfeed.publish.opml import render_opml
+from coopfeed.publish.opml import opml_list, render_opml
+from coopfeed.publish.record import FeedRecord, Record, View, whole_views
 from coopfeed.publish.websub import ping_hub
 from coopfeed.types import Feed, Item, Site
 from coopfeed.workers import Job, WorkerDied, Workers
@@ -39,8 +40,11 @@ __all__ = [
     "MANIFEST",
     "PublishReport",
     "RENDER_CACHE",
+    "Unsettled",
+    "last_record",
     "ping_hub",
     "publish",
+    "publish_views",
     "published_from",
     "record_inputs",
     "render_atom",
@@ -76,6 +80,7 @@ class PublishReport:
     new_pages: dict[str, dict[int, tuple[str, ...]]]
     changed_feeds: tuple[str, ...]
     removed: tuple[str, ...] = ()
+    partial: bool = False  # only what changed since the last publish was read (.changes)
 
 
 class Stored(Protocol):
@@ -129,9 +134,41 @@ def publish(
     what the store knows of the items, when they come from it (see :class:`Stored`):
     each item as the store gave it, but for its categories and link.
     """
-    _check_slugs(feeds)
+    views = whole_views(feeds, site, full_pages, {})
+    return publish_views(views, site, output_dir, inputs=inputs, workers=workers, stored=stored)
+
+
+class Unsettled(Exception):
+    """A file that a publish of what changed would leave as it is is not as the last
+    publish wrote it (removed or edited by hand): only a whole publish can make it."""
+
+
+def publish_views(
+    views: Sequence[View],
+    site: Site,
+    output_dir: Path,
+    *,
+    inputs: str | None = None,
+    workers: Workers | None = None,
+    stored: Stored | None = None,
+    record: tuple[str, int, str] | None = None,
+) -> PublishReport:
+    """:func:`publish` of the feeds as ``views`` show them (see :mod:`.record`): the
+    files of a view whose documents did not change are left as they are.  With
+    ``record`` (the store's id, the change sequence the items were read at and the
+    digest of the configuration), the views' record is kept for the next publish to
+    start from (see :mod:`.changes`); without, any record kept is dropped.  Raises
+    :class:`Unsettled`, before writing any file, when a file to leave as it is is not
+    as it was written.
+    """
+    _check_slugs([view.feed for view in views])
     cache = RenderCache.load(output_dir)
     cache.published_to = inputs
+    cache.record = None
+    if record is not None:
+        store_id, sequence, config = record
+        kept = Record(store_id, sequence, config, tuple(view.record for view in views))
+        cache.record = kept.to_json()
     rendered = _Rendered(files=[], topics={}, new_pages={})
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +178,7 @@ def publish(
         raise PublishError(f"cannot prepare folder {output_dir}: {_reason(e)}") from e
     written: list[str] = []
     unchanged: list[str] = []
-    plan = list(_plan(feeds, site, full_pages, cache, rendered, stored, output_dir))
+    plan = list(_plan(views, site, cache, rendered, stored, output_dir))
     fill = _Filler(stored)
     # Files are written in order, each as soon as it is rendered: in worker processes a
     # few documents ahead (RENDER_AHEAD), else one at a time, so a publish holds the
@@ -190,6 +227,7 @@ def publish(
         removed=removed,
         new_pages=rendered.new_pages,
         changed_feeds=tuple(rendered.topics[name] for name in written if name in rendered.topics),
+        partial=any(view.exact is not None for view in views),
     )
 
 
@@ -209,6 +247,13 @@ def published_from(output_dir: Path, inputs: str) -> tuple[str, ...] | None:
     if not names or not all((output_dir / name).is_file() for name in names):
         return None
     return names
+
+
+def last_record(output_dir: Path) -> Record | None:
+    """What the last publish into ``output_dir`` kept of its feeds (see :mod:`.record`),
+    when it kept it."""
+    data = RenderCache.load(output_dir).record
+    return None if data is None else Record.from_json(data)
 
 
 def _remove_unpublished(output_dir: Path, names: Sequence[str]) -> tuple[str, ...]:
@@ -237,9 +282,8 @@ def _check_slugs(feeds: Sequence[Feed]) -> None:
 
 
 def _plan(
-    feeds: Sequence[Feed],
+    views: Sequence[View],
     site: Site,
-    full_pages: Mapping[str, Mapping[int, tuple[str, ...]]],
     cache: RenderCache,
     rendered: _Rendered,
     stored: Stored | None,
@@ -262,34 +306,59 @@ def _plan(
         stale = key is None or [name for name in names if not cache.fresh(name, key)]
         return names, job if stale else None, here
 
-    for feed in feeds:
-        paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
+    def kept(names: tuple[str, ...]) -> tuple[tuple[str, ...], None, bool]:
+        """``names`` left as the last publish wrote them (see :class:`Unsettled`)."""
+        rendered.files.extend(names)
+        for name in names:
+            if not cache.kept(name):
+                raise Unsettled(f"{name} is not as the last publish wrote it")
+        return names, None, False
+
+    for view in views:
+        feed, paging = view.feed, view.paging
+        html = (f"{feed.slug}.html",)
+        current = tuple(f"{feed.slug}.{extension}" for extension in _CURRENT)
+        for extension in _CURRENT:
+            rendered.topics[f"{feed.slug}.{extension}"] = feed_url(site, feed.slug, extension)
+        if paging is None:  # nothing the feed shows changed
+            yield kept(html)
+            for number in range(1, view.record.archives + 1):
+                yield kept(_archive_names(archive_stem(feed.slug, number)))
+            yield kept(current)
+            continue
         head = replace(feed, items=())  # what a document needs of its feed
         # Each file is rendered only when what it is made from changed since it was
         # written (see .cache): a publish costs what changed, not what is stored.
-        shown = tuple(page_items(feed, site))
-        key = digest(site, feed.slug, feed.title, shown)
-        html = (f"{feed.slug}.html",)
+        key = digest(site, feed.slug, feed.title, view.html)
         # Rendered here: an archive's page shows every archive item (10,000 in the bench),
         # which a worker would hold twice over (pickled and read back) for one file.
-        on_page = replace(feed, items=shown)
+        on_page = replace(feed, items=view.html)
         yield group(html, key, (_one, (render_html, on_page, site)), here=True)
-        for page in paging.archives:
+        for number, page in enumerate(paging.archives, 1):
+            names = _archive_names(page.stem)
+            if not view.is_exact(number):
+                yield kept(names)
+                continue
             key = digest(site, feed.slug, feed.title, page)
-            names: tuple[str, ...] = (f"{page.stem}.{RSS}", f"{page.stem}.{ATOM}")
             paths = tuple(output_dir / name for name in names)
             yield group(names, key, (_render, (paths, (RSS, ATOM), head, site, page)))
         key = digest(site, feed.slug, feed.title, paging.current)
-        names = tuple(f"{feed.slug}.{extension}" for extension in _CURRENT)
-        for extension in _CURRENT:
-            rendered.topics[f"{feed.slug}.{extension}"] = feed_url(site, feed.slug, extension)
-        paths = tuple(output_dir / name for name in names)
-        yield group(names, key, (_render, (paths, _CURRENT, head, site, paging.current)))
+        paths = tuple(output_dir / name for name in current)
+        yield group(current, key, (_render, (paths, _CURRENT, head, site, paging.current)))
         if paging.sealed:
             rendered.new_pages[feed.slug] = paging.sealed
-    # These two read every item: rendered here too.
-    yield group((INDEX_NAME,), None, (_one, (render_index, feeds, site)), here=True)
-    yield group((OPML_NAME,), None, (_one, (render_opml, feeds, site)), here=True)
+    # These two list every feed: rendered here too.
+    listing = [_listed(view.record) for view in views]
+    yield group((INDEX_NAME,), None, (_one, (index_page, listing, site)), here=True)
+    yield group((OPML_NAME,), None, (_one, (opml_list, listing, site)), here=True)
+
+
+def _archive_names(stem: str) -> tuple[str, str]:
+    return f"{stem}.{RSS}", f"{stem}.{ATOM}"
+
+
+def _listed(record: FeedRecord) -> Listed:
+    return Listed(record.slug, record.title, record.count, record.newest, record.latest)
 
 
 class _Filler:

@@ -29,11 +29,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
+from types import MappingProxyType
 
 from coopfeed.types import Feed, Item
 
 #: ``full_pages`` and ``Paging.sealed``: page number -> guids of its items, oldest first.
 Pages = Mapping[int, tuple[str, ...]]
+_NOTHING_KNOWN: Mapping[int, datetime | None] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +70,19 @@ def archive_stem(slug: str, page: int) -> str:
     return f"{slug}.archive-{page}"
 
 
-def paginate(feed: Feed, per_page: int, full_pages: Pages) -> Paging:
+def paginate(
+    feed: Feed,
+    per_page: int,
+    full_pages: Pages,
+    latest: Mapping[int, datetime | None] = _NOTHING_KNOWN,
+) -> Paging:
     """Split ``feed`` into its current document and archive pages (the rules above).
 
     ``full_pages`` must be numbered 1, 2, ... without gaps, as :attr:`Paging.sealed`
-    reported them; anything else is a caller's bug (``ValueError``).
+    reported them; anything else is a caller's bug (``ValueError``).  ``latest`` gives
+    the newest ``updated`` of full pages whose items ``feed`` does not hold (a publish
+    of what changed loads only some pages): an empty page is dated by the pages before
+    it.
     """
     if per_page < 1:
         raise ValueError(f"items_per_feed must be at least 1, not {per_page}")
@@ -99,9 +109,20 @@ def paginate(feed: Feed, per_page: int, full_pages: Pages) -> Paging:
             tuple(current),
             prev_archive=archive_stem(feed.slug, len(pages)) if pages else None,
         ),
-        archives=tuple(_archive(feed.slug, pages, number) for number in range(1, len(pages) + 1)),
+        archives=tuple(
+            _archive(feed.slug, pages, number, latest) for number in range(1, len(pages) + 1)
+        ),
         sealed=sealed,
     )
+
+
+def page_latest(
+    items: Iterable[Item], number: int, latest: Mapping[int, datetime | None]
+) -> datetime | None:
+    """The newest ``updated`` of page ``number``: as ``latest`` says, else of ``items``."""
+    if number in latest:
+        return latest[number]
+    return max((item.updated for item in items), default=None)
 
 
 def newest_first(items: Iterable[Item]) -> list[Item]:
@@ -109,13 +130,15 @@ def newest_first(items: Iterable[Item]) -> list[Item]:
     return sorted(sorted(items, key=_GUID), key=_PUBLISHED, reverse=True)
 
 
-def _archive(slug: str, pages: Sequence[list[Item]], number: int) -> Document:
+def _archive(
+    slug: str, pages: Sequence[list[Item]], number: int, latest: Mapping[int, datetime | None]
+) -> Document:
     items = newest_first(pages[number - 1])
     # An empty open page (after removals) is dated by the pages before it.
     updated = None
     if not items:
-        older = (item.updated for page in pages[: number - 1] for item in page)
-        updated = max(older, default=None)
+        older = (page_latest(page, n, latest) for n, page in enumerate(pages[: number - 1], 1))
+        updated = max((moment for moment in older if moment is not None), default=None)
     return Document(
         archive_stem(slug, number),
         tuple(items),

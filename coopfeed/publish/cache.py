@@ -96,6 +96,8 @@ class RenderCache:
         # The digest of everything the last whole publish was made from (see publish_all).
         self.published_from = data.get("published_from")
         self.published_to: str | None = None
+        # What the last publish showed of each feed (see .record), as JSON; None: none.
+        self.record: object = data.get("record")
 
     @classmethod
     def load(cls, output_dir: Path) -> RenderCache:
@@ -123,6 +125,12 @@ class RenderCache:
         self._pending[name] = key
         return False
 
+    def kept(self, name: str) -> bool:
+        """True when ``name`` on disk is what the last publish wrote (:meth:`fresh`
+        with the inputs it was rendered from): a publish that leaves it as it is."""
+        old = self._old.get(name)
+        return _is_entry(old) and self.fresh(name, old[0])  # type: ignore[index]
+
     def wrote(self, name: str, digest: str) -> None:
         """``name`` holds bytes whose :func:`file_digest` is ``digest`` (or will, once
         its group of files is in place: its status is read when the cache is saved),
@@ -139,7 +147,9 @@ class RenderCache:
             if status is not None:
                 self._new[name].append(status)
         self._placed.clear()
-        record = {"files": self._new, "published_from": self.published_to}
+        record: dict[str, object] = {"files": self._new, "published_from": self.published_to}
+        if self.record is not None:
+            record["record"] = self.record
         data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
         write_if_changed(self.path, data)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from coopfeed.publish.feeds import (
     ATOM,
@@ -27,6 +28,24 @@ from coopfeed.types import Feed, Site
 
 ALL = "all"
 OPML_NAME = "feeds.opml"
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What the index page and the OPML list show of a feed: its item count and the
+    newest ``published`` and ``updated`` of its items (None when it has none)."""
+
+    slug: str
+    title: str
+    count: int
+    newest: datetime | None
+    latest: datetime | None
+
+    @classmethod
+    def of(cls, feed: Feed) -> Listed:
+        newest = max((item.published for item in feed.items), default=None)
+        latest = max((item.updated for item in feed.items), default=None)
+        return cls(feed.slug, feed.title, len(feed.items), newest, latest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +70,11 @@ class _Row:
 
 def render_index(feeds: Sequence[Feed], site: Site) -> bytes:
     """The index page of ``feeds`` (the ``all`` feed first), with feed autodiscovery."""
+    return index_page([Listed.of(feed) for feed in feeds], site)
+
+
+def index_page(feeds: Sequence[Listed], site: Site) -> bytes:
+    """The index page of the feeds ``feeds`` list (see :func:`render_index`)."""
     ordered = [feed for feed in feeds if feed.slug == ALL]
     ordered += [feed for feed in feeds if feed.slug != ALL]
     template = environment.get_template("index.html")
@@ -65,13 +89,13 @@ def render_index(feeds: Sequence[Feed], site: Site) -> bytes:
     return page.encode("utf-8")
 
 
-def _row(feed: Feed, site: Site) -> _Row:
-    newest = max((item.published for item in feed.items), default=None)
+def _row(feed: Listed, site: Site) -> _Row:
+    newest = feed.newest
     return _Row(
         label="Everything" if feed.slug == ALL else feed.title,
-        title=feed_title(feed, site),
+        title=feed_title(Feed(feed.slug, feed.title, ()), site),
         html=feed_url(site, feed.slug, "html"),
-        count=len(feed.items),
+        count=feed.count,
         datetime=html_datetime(newest) if newest else "",
         date=human_date(newest) if newest else "",
         formats=(

@@ -18,6 +18,7 @@ from email.utils import format_datetime
 from lxml import etree
 
 from coopfeed.publish.feeds import RSS, feed_title, feed_url
+from coopfeed.publish.index import Listed
 from coopfeed.types import Feed, Site
 
 ALL = "all"
@@ -25,19 +26,24 @@ ALL = "all"
 
 def render_opml(feeds: Sequence[Feed], site: Site) -> bytes:
     """OPML 2.0 listing ``feeds`` (for ``feeds.opml`` and ``coopfeed opml export``), UTF-8."""
+    return opml_list([Listed.of(feed) for feed in feeds], site)
+
+
+def opml_list(feeds: Sequence[Listed], site: Site) -> bytes:
+    """The OPML list of the feeds ``feeds`` list (see :func:`render_opml`)."""
     ordered = [feed for feed in feeds if feed.slug == ALL]
     ordered += [feed for feed in feeds if feed.slug != ALL]
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = site.title
-    newest = max((item.updated for feed in feeds for item in feed.items), default=None)
+    newest = max((feed.latest for feed in feeds if feed.latest is not None), default=None)
     if newest is not None:
         etree.SubElement(head, "dateModified").text = rfc822(newest)
     if site.author:
         etree.SubElement(head, "ownerName").text = site.author
     body = etree.SubElement(root, "body")
     for feed in ordered:
-        title = feed_title(feed, site)
+        title = feed_title(Feed(feed.slug, feed.title, ()), site)
         etree.SubElement(
             body,
             "outline",
