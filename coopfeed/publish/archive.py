@@ -25,7 +25,7 @@ holds exactly the newest ``per_page`` items.  Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -103,26 +103,22 @@ def paginate(
         len(full) + n: tuple(item.guid for item in page) for n, page in enumerate(new_pages[:-1], 1)
     }
     pages = full + new_pages
+    archives = []
+    before: datetime | None = None  # the newest ``updated`` of the pages so far
+    for number, page in enumerate(pages, 1):
+        archives.append(_archive(feed.slug, page, number, len(pages), before))
+        newest = latest[number] if number in latest else max(_updated(page), default=None)
+        if newest is not None and (before is None or newest > before):
+            before = newest
     return Paging(
         current=Document(
             feed.slug,
             tuple(current),
             prev_archive=archive_stem(feed.slug, len(pages)) if pages else None,
         ),
-        archives=tuple(
-            _archive(feed.slug, pages, number, latest) for number in range(1, len(pages) + 1)
-        ),
+        archives=tuple(archives),
         sealed=sealed,
     )
-
-
-def page_latest(
-    items: Iterable[Item], number: int, latest: Mapping[int, datetime | None]
-) -> datetime | None:
-    """The newest ``updated`` of page ``number``: as ``latest`` says, else of ``items``."""
-    if number in latest:
-        return latest[number]
-    return max((item.updated for item in items), default=None)
 
 
 def newest_first(items: Iterable[Item]) -> list[Item]:
@@ -131,23 +127,24 @@ def newest_first(items: Iterable[Item]) -> list[Item]:
 
 
 def _archive(
-    slug: str, pages: Sequence[list[Item]], number: int, latest: Mapping[int, datetime | None]
+    slug: str, page: list[Item], number: int, count: int, before: datetime | None
 ) -> Document:
-    items = newest_first(pages[number - 1])
-    # An empty open page (after removals) is dated by the pages before it.
-    updated = None
-    if not items:
-        older = (page_latest(page, n, latest) for n, page in enumerate(pages[: number - 1], 1))
-        updated = max((moment for moment in older if moment is not None), default=None)
+    """Archive page ``number`` of ``count``; ``before``: the newest ``updated`` of the
+    pages before it, which dates it when it is empty (after removals)."""
+    items = newest_first(page)
     return Document(
         archive_stem(slug, number),
         tuple(items),
         archive=True,
         current=slug,
         prev_archive=archive_stem(slug, number - 1) if number > 1 else None,
-        next_archive=archive_stem(slug, number + 1) if number < len(pages) else None,
-        updated=updated,
+        next_archive=archive_stem(slug, number + 1) if number < count else None,
+        updated=None if items else before,
     )
 
 
 _GUID, _PUBLISHED = attrgetter("guid"), attrgetter("published")
+
+
+def _updated(items: Iterable[Item]) -> Iterator[datetime]:
+    return (item.updated for item in items)
