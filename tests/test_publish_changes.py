@@ -55,6 +55,7 @@ class History:
         self.names = names  # the categories this history draws from
         self.wire: dict[str, RawItem] = {}  # the feed source's entries by key
         self.serial = 0
+        self.removing = True  # whether steps remove and restore items
 
     def step(self) -> None:
         r = self.random
@@ -62,6 +63,8 @@ class History:
             self._new(r.choice(("ilo", "wire", "wire")))
         for key in r.sample(sorted(self.wire), min(len(self.wire), r.randint(0, 2))):
             self._edit(key)
+        if not self.removing:
+            return
         guids = [item.guid for item in self.store.published_items()]
         if guids and r.random() < 0.3:
             self.store.set_removed(r.sample(guids, 1), NOW)
@@ -81,7 +84,7 @@ class History:
             "summary": f"<p>Told for the {self.serial}th time.</p>",
             "published": published,
             "updated": published,
-            "categories": tuple(r.sample(self.names, r.randint(1, 2))),
+            "categories": tuple(r.sample(self.names, r.randint(1, min(2, len(self.names))))),
         }
         if source == "wire":
             values["key"] = f"urn:wire:{self.serial}"
@@ -205,3 +208,37 @@ def test_a_record_from_another_store_is_not_trusted(project: Project, tmp_path: 
         assert files(config.output_dir) == files(reference)
     assert [report.partial for report in reports] == [False, False]
     assert (config.output_dir / RENDER_CACHE).is_file()
+
+
+def test_a_changed_configuration_or_a_max_age_filter_publishes_the_whole_way(
+    project: Project, tmp_path: Path
+) -> None:
+    path = project(extra_site="items_per_feed = 3\n", sources=SOURCES, archive="")
+    config = load_config(path)
+    store = Store.open(config.database)
+    try:
+        history = History(config, store, 11, ("News",))
+        history.removing = False  # a removed newest item would send it the whole way
+        history.step()
+        publish_all(config, store, NOW)
+        history.step()
+        assert publish_all(config, store, NOW).partial  # the record settles it
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('title = "Cooperative news"', 'title = "Co-op news"'))
+        retitled = load_config(path)
+        history.step()
+        assert not publish_all(retitled, store, NOW).partial
+        history.step()
+        assert publish_all(retitled, store, NOW).partial
+        aging = text.replace('path = "archive"\n', 'path = "archive"\nmax_age = "3650d"\n')
+        path.write_text(aging.replace('title = "Cooperative news"', 'title = "Co-op news"'))
+        history.config = aged = load_config(path)
+        for _ in range(2):
+            history.step()
+            assert not publish_all(aged, store, NOW).partial
+        reference = tmp_path / "whole"
+        whole(aged, store, reference)
+    finally:
+        store.close()
+    assert files(config.output_dir) == files(reference)
+    assert b"Co-op news" in (config.output_dir / "index.html").read_bytes()
