@@ -259,7 +259,9 @@ def store_fetched(
 def publish_all(
     config: Config, store: Store, now: datetime, *, workers: Workers | None = None
 ) -> PublishReport:
-    """Publish every feed from the store; files whose bytes do not change are left alone.
+    """Publish every feed from the store; files whose bytes do not change are left alone,
+    and only the items that changed since the last publish are read (see
+    :func:`publish_store`).
 
     Archive pages that became full are recorded, so they never change again; with a
     WebSub hub configured, the hub is told of every changed feed (bounded in time).

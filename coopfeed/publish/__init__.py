@@ -9,6 +9,10 @@ pages that became full (the caller stores them and hands them back as ``full_pag
 which keeps full pages from ever changing) and the URLs of the feed documents whose
 bytes changed (to ping a WebSub hub with :func:`ping_hub`).  An ``OSError`` becomes a
 ``PublishError`` that names the path and the reason.
+
+:func:`publish_views` does the same from each feed's :class:`~.record.View`: a publish
+of what changed since the last one (:mod:`.changes`) shows only some feeds and pages
+anew and leaves the other files as they are.
 """
 
 from __future__ import annotations
