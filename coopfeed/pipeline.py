@@ -34,7 +34,7 @@ from coopfeed.publish import (
     record_inputs,
 )
 from coopfeed.publish.changes import views_since
-from coopfeed.publish.record import whole_views
+from coopfeed.publish.record import Mark, whole_views
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.http import (
@@ -298,7 +298,8 @@ def publish_store(
     mark = None
     if not _ages(config):  # else what is shown changes with the time, not the store
         # Read before the items: what changes meanwhile is read again by the next publish.
-        mark = (*store.change_marker(), config_digest(config))
+        store_id, sequence = store.change_marker()
+        mark = Mark(store_id, sequence, store.change_token(sequence), config_digest(config))
         report = _publish_changes(config, store, now, workers, inputs, mark)
         if report is not None:
             return report
@@ -312,7 +313,7 @@ def publish_store(
         inputs=inputs,
         workers=workers,
         stored=stored,
-        record=mark,
+        mark=mark,
     )
 
 
@@ -322,17 +323,19 @@ def _publish_changes(
     now: datetime,
     workers: Workers | None,
     inputs: str | None,
-    mark: tuple[str, int, str],
+    mark: Mark,
 ) -> PublishReport | None:
     """Publish the items that changed since the last publish into the output folder
     (see :mod:`coopfeed.publish.changes`); None when only a whole publish can."""
     record = last_record(config.output_dir)
-    store_id, sequence, config_digest = mark
-    if record is None or (record.store, record.config) != (store_id, config_digest):
+    if record is None:
         return None
-    if record.sequence > sequence:  # a store put back from a copy
+    was = record.mark
+    if (was.store, was.config) != (mark.store, mark.config) or was.sequence > mark.sequence:
         return None
-    changed = store.changed_guids(record.sequence)
+    if store.change_token(was.sequence) != was.token:  # a store put back from a copy
+        return None
+    changed = store.changed_guids(was.sequence)
     loaded: list[Published] = []
 
     def load(guids: Collection[str]) -> list[Item]:
@@ -358,7 +361,7 @@ def _publish_changes(
             inputs=inputs,
             workers=workers,
             stored=loaded[-1],
-            record=mark,
+            mark=mark,
         )
     except Unsettled as e:
         log.info("publishing every feed: %s", e)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, inspect, select, text
 
+import coopfeed.store as store_module
 from coopfeed.dedupe import MatchPolicy
 from coopfeed.exceptions import LockError, StoreError
 from coopfeed.identity import Candidate, archive_candidate, feed_candidate
@@ -507,6 +508,26 @@ def test_removing_and_restoring_number_the_items(store: Store) -> None:
     assert store.changed_guids(sequence + 2) == []
 
 
+def test_each_number_has_its_transactions_token_for_a_while(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record names a number and its token: the same number from a copy put back has
+    another token; old numbers are forgotten (their token is "")."""
+    assert store.change_token(0) == ""
+    store.ingest("ica", [remote("A", key="a")], NOW)
+    _, first = store.change_marker()
+    token = store.change_token(first)
+    assert len(token) == 16 and store.revision() == token
+    monkeypatch.setattr(store_module, "LOG_KEPT", 3)
+    monkeypatch.setattr(store_module, "LOG_PRUNED_EVERY", 2)
+    for n in range(6):
+        store.ingest("ica", [remote(f"Story {n}", key=f"s{n}")], NOW)
+    _, last = store.change_marker()
+    assert store.change_token(last) == store.revision() != token
+    assert store.change_token(first) == ""  # pruned
+    assert store.change_token(last + 1) == ""  # not yet
+
+
 def test_published_reads_only_the_guids_asked_for(store: Store) -> None:
     """The same items, order, digests and summaries as a full read, for more guids than
     one IN (...) holds; removed and unknown guids are left out."""
@@ -561,23 +582,26 @@ def schema_of_items(store: Store) -> tuple[list[tuple[object, ...]], list[str]]:
 
 def test_schema_7_numbers_the_stored_items_zero_and_gives_the_store_an_id(store: Store) -> None:
     """A database made before schema 7 ends with the columns and indexes of a new one,
-    its items numbered 0 and the sequence at 0; the next ingest numbers from 1."""
+    its items numbered 0 and the sequence at 0; the next ingest numbers from 1 and
+    logs its token (schema 8)."""
     made_new = schema_of_items(store)
     store.ingest("ica", [remote("A", key="a"), remote("B", key="b")], NOW)
     with store.engine.begin() as c:
         c.execute(text("DROP INDEX items_changed"))
         c.execute(text("ALTER TABLE items DROP COLUMN changed"))
         c.execute(text("DELETE FROM meta WHERE key IN ('store_id', 'change_sequence')"))
+        c.execute(text("DROP TABLE change_log"))
         c.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
     assert "changed" not in [column[0] for column in schema_of_items(store)[0]]
     store.migrate()
     assert schema_of_items(store) == made_new
     with store.engine.connect() as c:
         version = c.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
-    assert version == str(SCHEMA_VERSION) == "7"
+    assert version == str(SCHEMA_VERSION) == "8"
     store_id, sequence = store.change_marker()
     assert len(store_id) == 32 and sequence == 0
     assert set(changed_column(store).values()) == {0} and store.changed_guids(0) == []
     store.ingest("ica", [remote("C", key="c")], NOW)
     assert store.change_marker() == (store_id, 1)
     assert store.changed_guids(0) == [guid_of(store, "C")]
+    assert store.change_token(1) == store.revision()

@@ -35,7 +35,7 @@ from coopfeed.publish.html import render_html
 from coopfeed.publish.index import OPML_NAME, Listed, index_page, render_index
 from coopfeed.publish.jsonfeed import render_json
 from coopfeed.publish.opml import opml_list, render_opml
-from coopfeed.publish.record import FeedRecord, Record, View, whole_views
+from coopfeed.publish.record import FeedRecord, Mark, Record, View, whole_views
 from coopfeed.publish.websub import ping_hub
 from coopfeed.types import Feed, Item, Site
 from coopfeed.workers import Job, WorkerDied, Workers
@@ -155,13 +155,12 @@ def publish_views(
     inputs: str | None = None,
     workers: Workers | None = None,
     stored: Stored | None = None,
-    record: tuple[str, int, str] | None = None,
+    mark: Mark | None = None,
 ) -> PublishReport:
     """:func:`publish` of the feeds as ``views`` show them (see :mod:`.record`): the
     files of a view whose documents did not change are left as they are.  With
-    ``record`` (the store's id, the change sequence the items were read at and the
-    digest of the configuration), the views' record is kept for the next publish to
-    start from (see :mod:`.changes`); without, any record kept is dropped.  Raises
+    ``mark`` (where the items were read), the views' record is kept for the next
+    publish to start from (see :mod:`.changes`); without, any record kept is dropped.  Raises
     :class:`Unsettled`, before writing any file, when a file to leave as it is is not
     as it was written.
     """
@@ -169,10 +168,8 @@ def publish_views(
     cache = RenderCache.load(output_dir)
     cache.published_to = inputs
     cache.record = None
-    if record is not None:
-        store_id, sequence, config = record
-        kept = Record(store_id, sequence, config, tuple(view.record for view in views))
-        cache.record = kept.to_json()
+    if mark is not None:
+        cache.record = Record(mark, tuple(view.record for view in views)).to_json()
     rendered = _Rendered(files=[], topics={}, new_pages={})
     try:
         output_dir.mkdir(parents=True, exist_ok=True)

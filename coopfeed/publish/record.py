@@ -7,10 +7,10 @@ The record holds what the files of a feed depend on beyond the items that change
 title, the full archive pages (how many of the feed's items each shows and the newest
 ``updated`` among them), the guids of the items on no full page, its newest items (the
 HTML page's and the index's) and the items that link to an anchor on its HTML page.
-The :class:`Record` of a whole publish adds the store and the change sequence it read
-up to, and a digest of the configuration it was made with.  It is saved in the render
-cache (``.coopfeed-render``) beside the files; anything that does not match it sends the
-next publish the whole way.
+The :class:`Record` of a whole publish adds its :class:`Mark`: the store, the change
+sequence it read up to and that transaction's token, and a digest of the configuration
+it was made with.  It is saved in the render cache (``.coopfeed-render``) beside the
+files; anything that does not match it sends the next publish the whole way.
 """
 
 from __future__ import annotations
@@ -62,20 +62,31 @@ class FeedRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
-    """A whole publish: the store (its id and the change sequence read up to), the
-    digest of the configuration and coopfeed's version, and every feed in order."""
+class Mark:
+    """Where a publish read the store: the store's id, the change sequence number it
+    read up to and that transaction's token (see ``Store.change_token``), and a digest
+    of the configuration and coopfeed's version."""
 
     store: str
     sequence: int
+    token: str
     config: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A whole publish: where it read the store, and every feed in order."""
+
+    mark: Mark
     feeds: tuple[FeedRecord, ...]
 
     def to_json(self) -> dict[str, Any]:
+        mark = self.mark
         return {
-            "store": self.store,
-            "sequence": self.sequence,
-            "config": self.config,
+            "store": mark.store,
+            "sequence": mark.sequence,
+            "token": mark.token,
+            "config": mark.config,
             "feeds": [_feed_json(feed) for feed in self.feeds],
         }
 
@@ -86,7 +97,8 @@ class Record:
             return None
         try:
             feeds = tuple(_feed_from_json(feed) for feed in data["feeds"])
-            return cls(str(data["store"]), int(data["sequence"]), str(data["config"]), feeds)
+            fields = (str(data["store"]), int(data["sequence"]), str(data["token"]))
+            return cls(Mark(*fields, str(data["config"])), feeds)
         except (KeyError, TypeError, ValueError):
             return None
 

@@ -622,6 +622,15 @@ class Store:
             values = dict(c.execute(query).all())
         return values[STORE_ID], int(values[CHANGE_SEQUENCE])
 
+    def change_token(self, sequence: int) -> str:
+        """The random token of the transaction numbered ``sequence`` (see
+        :meth:`change_marker`), "" for 0 or a number not logged (any more): a record that
+        names a number and its token tells the same store's history from that of a copy
+        put back, which gives its next transactions the same numbers."""
+        with self._connect() as c:
+            rows = driver_rows(c, "SELECT token FROM change_log WHERE sequence = ?", (sequence,))
+        return str(rows[0][0]) if rows else ""
+
     def changed_guids(self, since: int) -> list[str]:
         """The guids of the items, removed or not, inserted or changed (published
         columns, removal) by a transaction numbered above ``since`` (see
@@ -952,7 +961,18 @@ def _changed(c: Connection) -> int:
         c.execute(insert(meta).values(key=REVISION, value=token))
     driver_execute(c, _COUNT_UP, (CHANGE_SEQUENCE,))
     [(value,)] = driver_rows(c, "SELECT value FROM meta WHERE key = ?", (CHANGE_SEQUENCE,))
-    return int(value)
+    sequence = int(value)
+    driver_execute(c, "INSERT INTO change_log (sequence, token) VALUES (?, ?)", (sequence, token))
+    if sequence % LOG_PRUNED_EVERY == 0:
+        driver_execute(c, "DELETE FROM change_log WHERE sequence <= ?", (sequence - LOG_KEPT,))
+    return sequence
+
+
+#: How many of the last transactions' tokens the change log keeps (pruned every
+#: LOG_PRUNED_EVERY numbers): a publish whose record is older than that (a folder not
+#: published into for weeks) goes the whole way.
+LOG_KEPT = 100_000
+LOG_PRUNED_EVERY = 1024
 
 
 #: The change sequence counted up (read back after: RETURNING needs SQLite 3.35).

@@ -147,6 +147,18 @@ archive_pages = Table(
 )
 
 
+# The random token of each recent transaction numbered by the change sequence (the
+# content revision it set): a publish's record names the number and token it read up
+# to, and a store put back from a copy, which numbers its next transactions anew, gives
+# other tokens for the same numbers.  Only the last CHANGE_LOG_KEPT are kept.
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("token", Text, nullable=False),
+)
+
+
 # Claims that several nodes sharing one database take before working on something (a
 # source): ``holder`` names the node, ``expires`` is seconds since the epoch by the
 # database's clock; a row whose time has passed is free (see store.coordination).
@@ -328,6 +340,10 @@ def _v7(connection: Connection) -> None:
         connection.execute(insert(meta), fresh)
 
 
+def _v8(connection: Connection) -> None:
+    change_log.create(connection, checkfirst=True)  # v1 of a new database made it already
+
+
 def _has_column(connection: Connection, name: str) -> bool:
     return name in {column["name"] for column in inspect(connection).get_columns("items")}
 
@@ -360,7 +376,7 @@ def digest64(values: tuple[object, ...]) -> int:
 
 
 #: Migration n brings the schema from version n-1 to n.  Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The PostgreSQL advisory lock (held to the end of the transaction) that makes
