@@ -34,7 +34,7 @@ from coopfeed.publish import (
     record_inputs,
 )
 from coopfeed.publish.changes import views_since
-from coopfeed.publish.record import Mark, whole_views
+from coopfeed.publish.record import Mark, View, whole_views
 from coopfeed.slug import category_slug
 from coopfeed.sources import read_archive
 from coopfeed.sources.http import (
@@ -295,38 +295,40 @@ def publish_store(
     changed since the last publish into it when its record settles that (see
     :mod:`coopfeed.publish.changes`), and keep the record for the next one.  Archive
     pages that became full are reported, not recorded; ``inputs`` as :func:`publish`."""
-    mark = None
+    mark: Mark | None = None  # where the store was read, once it is
+
+    def publish_these(views: Sequence[View], stored: Published) -> PublishReport:
+        return publish_views(
+            views,
+            config.site,
+            config.output_dir,
+            inputs=inputs,
+            workers=workers,
+            stored=stored,
+            mark=mark,
+        )
+
     if not _ages(config):  # else what is shown changes with the time, not the store
         # Read before the items: what changes meanwhile is read again by the next publish.
         store_id, sequence = store.change_marker()
         mark = Mark(store_id, sequence, store.change_token(sequence), config_digest(config))
-        report = _publish_changes(config, store, now, workers, inputs, mark)
-        if report is not None:
-            return report
+        changes = _changes(config, store, now, mark)
+        if changes is not None:
+            try:
+                return publish_these(*changes)
+            except Unsettled as e:
+                log.info("publishing every feed: %s", e)
     stored = published(config, store)
     feeds, under = feeds_and_names(config, stored.items, now)
-    views = whole_views(feeds, config.site, store.archive_pages(), under)
-    return publish_views(
-        views,
-        config.site,
-        config.output_dir,
-        inputs=inputs,
-        workers=workers,
-        stored=stored,
-        mark=mark,
-    )
+    return publish_these(whole_views(feeds, config.site, store.archive_pages(), under), stored)
 
 
-def _publish_changes(
-    config: Config,
-    store: Store,
-    now: datetime,
-    workers: Workers | None,
-    inputs: str | None,
-    mark: Mark,
-) -> PublishReport | None:
-    """Publish the items that changed since the last publish into the output folder
-    (see :mod:`coopfeed.publish.changes`); None when only a whole publish can."""
+def _changes(
+    config: Config, store: Store, now: datetime, mark: Mark
+) -> tuple[list[View], Published] | None:
+    """The views of the feeds after what changed since the last publish into the output
+    folder, and the items they loaded (see :mod:`coopfeed.publish.changes`); None when
+    only a whole publish can tell them."""
     record = last_record(config.output_dir)
     if record is None:
         return None
@@ -353,19 +355,7 @@ def _publish_changes(
     if views is None:
         log.info("publishing every feed: what changed is more than the last publish settles")
         return None
-    try:
-        return publish_views(
-            views,
-            config.site,
-            config.output_dir,
-            inputs=inputs,
-            workers=workers,
-            stored=loaded[-1],
-            mark=mark,
-        )
-    except Unsettled as e:
-        log.info("publishing every feed: %s", e)
-        return None
+    return views, loaded[-1]
 
 
 def config_digest(config: Config) -> str:
