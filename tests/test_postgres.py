@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import test_publish_changes
 import test_store
 from httpserver import FeedServer, Reply, Request
 from pgserver import PostgresServer, free_port
@@ -328,6 +329,17 @@ def test_the_same_archive_publishes_the_same_bytes_from_either_database(
         }
     assert any(".archive-" in name for name in outputs["sqlite"])
     assert outputs["sqlite"] == outputs["postgresql"]
+
+
+def test_a_publish_of_the_changes_writes_what_a_whole_publish_would(
+    project: Callable[..., Path], tmp_path: Path, postgres_url: str
+) -> None:
+    """tests/test_publish_changes.py's random history on PostgreSQL: after every step the
+    folder holds what a whole publish of the store makes, and its record."""
+    site = f'database = "{postgres_url}"\n'
+    names = test_publish_changes.CATEGORIES[:5]
+    partial = test_publish_changes.run_history(project, tmp_path, 2, names, site)
+    assert partial[0] is False and sum(partial) >= len(partial) // 2
 
 
 # -- leases and the output version (both databases) -------------------------------------

@@ -133,10 +133,13 @@ def whole(config: Config, store: Store, folder: Path) -> None:
     publish_views(views, config.site, folder, stored=stored, mark=mark)
 
 
-def run_history(project: Project, tmp_path: Path, seed: int, names: tuple[str, ...]) -> list[bool]:
+def run_history(
+    project: Project, tmp_path: Path, seed: int, names: tuple[str, ...], site: str = ""
+) -> list[bool]:
     """Steps of a history, each published both ways and compared; whether each step's
-    publish was of the changes only."""
-    config = load_config(project(extra_site="items_per_feed = 3\n", sources=SOURCES, archive=""))
+    publish was of the changes only.  ``site``: more of ``[site]`` (another database)."""
+    extra = f"items_per_feed = 3\n{site}"
+    config = load_config(project(extra_site=extra, sources=SOURCES, archive=""))
     store = Store.open(config.database)
     partial = []
     try:
