@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Protocol
 
 from coopfeed.publish.archive import Pages, newest_first, paginate
-from coopfeed.publish.html import page_items
-from coopfeed.publish.record import FeedRecord, Record, View, anchor_prefix, feed_record
+from coopfeed.publish.html import anchor_prefix, page_items
+from coopfeed.publish.record import FeedRecord, Record, View, feed_record
 from coopfeed.types import Feed, Item, Site
 
 #: ``build``: items -> their feeds (each with its items shown in it) and the category

@@ -55,12 +55,18 @@ def page_items(feed: Feed, site: Site) -> list[Item]:
     (as its RSS and Atom documents), and every item whose link is an anchor on this
     page (archive items link to their entry here), so those links keep working
     however old the item.  A page of every item would grow without bound."""
-    here = feed_url(site, feed.slug, "html") + "#"
+    here = anchor_prefix(site, feed.slug)
     return [
         item
         for number, item in enumerate(feed.items)
         if number < site.items_per_feed or (item.link or "").startswith(here)
     ]
+
+
+def anchor_prefix(site: Site, slug: str) -> str:
+    """What the link of an item that links to its entry on the feed's HTML page starts
+    with (items without a link of their own: see :func:`page_items`)."""
+    return feed_url(site, slug, "html") + "#"
 
 
 def render_html(feed: Feed, site: Site) -> bytes:

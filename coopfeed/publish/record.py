@@ -21,8 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from coopfeed.publish.archive import Document, Pages, Paging, paginate
-from coopfeed.publish.feeds import feed_url
-from coopfeed.publish.html import page_items
+from coopfeed.publish.html import anchor_prefix, page_items
 from coopfeed.types import Feed, Item, Site
 
 
@@ -134,9 +133,10 @@ def whole_views(
     for feed in feeds:
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
         top = feed.items[: site.items_per_feed]
-        here = anchor_prefix(site, feed.slug)
-        anchored = [item for item in feed.items if (item.link or "").startswith(here)]
         html = tuple(page_items(feed, site))
+        here = anchor_prefix(site, feed.slug)
+        # Every item anchored on the page is on it: no need to go over the feed again.
+        anchored = [item for item in html if (item.link or "").startswith(here)]
         record = feed_record(feed, names.get(feed.slug, ()), paging, top, anchored)
         views.append(View(feed, paging, None, html, record))
     return views
@@ -178,12 +178,6 @@ def feed_record(
         top=tuple((item.guid, item.published) for item in top),
         anchored=tuple(item.guid for item in anchored),
     )
-
-
-def anchor_prefix(site: Site, slug: str) -> str:
-    """What the link of an item that links to its entry on the feed's HTML page starts
-    with (see :func:`~coopfeed.publish.html.page_items`)."""
-    return feed_url(site, slug, "html") + "#"
 
 
 def _note(document: Document) -> PageNote:

@@ -150,7 +150,7 @@ archive_pages = Table(
 # The random token of each recent transaction numbered by the change sequence (the
 # content revision it set): a publish's record names the number and token it read up
 # to, and a store put back from a copy, which numbers its next transactions anew, gives
-# other tokens for the same numbers.  Only the last CHANGE_LOG_KEPT are kept.
+# other tokens for the same numbers.  Only the last store.LOG_KEPT are kept.
 change_log = Table(
     "change_log",
     metadata,
