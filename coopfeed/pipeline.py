@@ -309,9 +309,7 @@ def publish_store(
         )
 
     if not _ages(config):  # else what is shown changes with the time, not the store
-        # Read before the items: what changes meanwhile is read again by the next publish.
-        store_id, sequence = store.change_marker()
-        mark = Mark(store_id, sequence, store.change_token(sequence), config_digest(config))
+        mark = read_mark(config, store)  # before the items: see Store.change_marker
         changes = _changes(config, store, now, mark)
         if changes is not None:
             try:
@@ -356,6 +354,13 @@ def _changes(
         log.info("publishing every feed: what changed is more than the last publish settles")
         return None
     return views, loaded[-1]
+
+
+def read_mark(config: Config, store: Store) -> Mark:
+    """Where a publish reads ``store`` from: read before its items, so that what
+    changes meanwhile is read again by the next publish."""
+    store_id, sequence = store.change_marker()
+    return Mark(store_id, sequence, store.change_token(sequence), config_digest(config))
 
 
 def config_digest(config: Config) -> str:

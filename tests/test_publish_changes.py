@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_publish_from_store import published as files
 
 from coopfeed.config import Config, load_config
-from coopfeed.pipeline import config_digest, feeds_and_names, publish_all
+from coopfeed.pipeline import feeds_and_names, publish_all, read_mark
 from coopfeed.pipeline import published as store_published
 from coopfeed.prepare import prepare
 from coopfeed.publish import RENDER_CACHE, PublishReport, last_record, publish_views
-from coopfeed.publish.record import Mark, whole_views
+from coopfeed.publish.record import whole_views
 from coopfeed.store import Store
 from coopfeed.types import RawItem
 
@@ -40,11 +41,6 @@ url = "http://127.0.0.1:9/wire.xml"
 #: Categories to draw from: two that map to one ("Press release" is "News"), and one
 #: that differs from another only in case (one slug under two names).
 CATEGORIES = ("News", "Press release", "Events", "Spotlight", "Opinion", "opinion")
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    """Every published file (not the hidden ones) and its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
 
 
 class History:
@@ -128,9 +124,7 @@ def whole(config: Config, store: Store, folder: Path) -> None:
     stored = store_published(config, store)
     feeds, names = feeds_and_names(config, stored.items, NOW)
     views = whole_views(feeds, config.site, store.archive_pages(), names)
-    store_id, sequence = store.change_marker()
-    mark = Mark(store_id, sequence, store.change_token(sequence), config_digest(config))
-    publish_views(views, config.site, folder, stored=stored, mark=mark)
+    publish_views(views, config.site, folder, stored=stored, mark=read_mark(config, store))
 
 
 def run_history(
