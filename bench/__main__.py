@@ -200,6 +200,12 @@ class Bench:
                 self.worker(name, "coopfeed", "coopfeed", coopfeed_job(name), limit)
             for tool, job in baselines:
                 self.worker(name, tool, tool, job, limit)
+        if stored:  # the work of the cold pass, one part at a time in one process
+            (self.work / "budget").mkdir()
+            budget = {"config": str(self.write_config("budget/config.toml", urls))}
+            self.worker(
+                "budget", "coopfeed", "budget", budget | {"corpus": str(self.corpus)}, limit
+            )
         changed = corpus.mutate(self.corpus, STEADY)
         print(f"  changed {len(changed)} of {sizes.feeds} feeds", flush=True)
         if stored:

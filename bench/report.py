@@ -64,7 +64,7 @@ def render(
         f"{'process s':>11}  notes",
     ]
     for result in results:
-        if result.phase in ("memory", "archive", "dedupe", "check"):
+        if result.phase in ("memory", "budget", "archive", "dedupe", "check"):
             continue
         rate = total / result.wall if result.wall and result.phase != "publish-only" else None
         lines.append(
@@ -192,6 +192,18 @@ def _others(found: dict[tuple[str, str], _Result], sizes: _Sizes) -> list[str]:
                 f" but the first: RSS after each {rss} MB (peak {memory.peak_rss_mb:.0f});"
                 f" wall {walls} s"
             )
+    budget = found.get(("budget", "coopfeed"))
+    if budget is not None:
+        if budget.error:
+            lines.append(f"work of a first run: FAILED: {budget.error}")
+        else:
+            d = budget.data
+            parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in d["cpu"].items())
+            lines.append(
+                f"work of a first run, in one process (no workers, no HTTP): {parts} CPU-s ="
+                f" {d['cpu_s']:.1f} CPU-s, {d['wall']:.1f} s; {d['entries']:,} entries,"
+                f" {d['items']:,} items, {d['written']:,} files"
+            )
     archive = found.get(("archive", "coopfeed"))
     if archive is not None:
         if archive.error:
@@ -262,7 +274,15 @@ def _targets(
     cold, reader_cold = wall("cold"), wall("cold", "reader")
     if cold and reader_cold:
         speed = reader_cold / cold
-        checks.append(("cold >= 3x reader's entries/s", speed >= 3, f"{speed:.2f}x"))
+        value = f"{speed:.2f}x ({cold:.2f} s; 3x is {reader_cold / 3:.2f} s)"
+        budget = found.get(("budget", "coopfeed"))
+        if budget is not None and not budget.error:
+            # However the parts overlap, the cores cannot do the work in less time.
+            cores = _cores()
+            least = budget.data["cpu_s"] / cores
+            value += f"; its work alone ({budget.data['cpu_s']:.1f} CPU-s) needs at least"
+            value += f" {least:.2f} s on {cores} cores"
+        checks.append(("cold >= 3x reader's entries/s", speed >= 3, value))
     warm = found.get(("warm", "coopfeed"))
     if warm is not None and warm.wall is not None:
         written = warm.data.get("written", 0)
@@ -290,7 +310,9 @@ def _targets(
                 f"{steady:.2f} s (warm + 2 x 5% of cold = {budget:.2f} s)",
             )
         )
-    ours = [r for r in found.values() if r.tool == "coopfeed" and r.phase not in ("dedupe",)]
+    # The runs' peaks: not the near-duplicate stores', nor the one-process work's.
+    skipped = ("dedupe", "budget")
+    ours = [r for r in found.values() if r.tool == "coopfeed" and r.phase not in skipped]
     if ours:
         # The run's own peak RSS, or with its worker processes (PSS) when that is more.
         top = max(max(r.peak_rss_mb, r.data.get("tree_peak_mb") or 0) for r in ours)

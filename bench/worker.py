@@ -9,6 +9,8 @@ times the whole process).  Phases:
   path), with light wrappers that add up the time spent in each stage; optionally under
   pyinstrument, or repeated with a fraction of the feeds changed between passes.
 - ``publish``: ``publish_all`` alone on the store a run left.
+- ``budget``: a first run's work on the corpus, one part after the other in one process
+  (no workers, no HTTP), with each part's CPU seconds.
 - ``loop``: the plain baseline: httpx.AsyncClient with 50 requests in flight, then
   ``feedparser.parse`` on each body; no store.  Validators are kept in a JSON file so the
   next pass can send conditional GETs.
@@ -324,6 +326,75 @@ def run_publish(job: dict[str, Any]) -> dict[str, Any]:
         "items": items,
         "written": len(report.written),
         "files_unchanged": len(report.unchanged),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+@phase
+def run_budget(job: dict[str, Any]) -> dict[str, Any]:
+    """A first run's work on the corpus, in this one process (no worker processes, no
+    HTTP), with the CPU seconds each part took: parsing and preparing each feed (the
+    workers' part of a run), pickling what that gave and reading it back (what crosses
+    from a worker to the run), storing it (a transaction a source, grouped, as a run
+    stores), then filing the stored titles for the next runs' searches, and a first
+    publish.  Their sum is what a first run costs with this code on any number of
+    cores, fetching aside; a run spends more (fetching, and handing the items to the
+    workers that render the files)."""
+    import pickle
+
+    from bench.corpus import Manifest
+    from coopfeed.config import load_config
+    from coopfeed.pipeline import collecting_less, publish_all
+    from coopfeed.prepare import parse_and_prepare
+    from coopfeed.store import Store
+    from coopfeed.workers import Workers
+
+    folder = Path(job["corpus"])
+    paths = Manifest.load(folder).paths
+    config = load_config(Path(job["config"]))
+    now = datetime.now(UTC)
+    cpu: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def part(name: str) -> Iterator[None]:
+        began = time.process_time()
+        yield
+        cpu[name] += time.process_time() - began
+
+    headers = {"content-type": "application/xml"}
+    start = time.perf_counter()
+    entries = 0
+    store = Store.open(config.database)
+    try:
+        with collecting_less(), store.grouped_writes():
+            for source, path in zip(config.sources, paths, strict=True):
+                body = (folder / path.lstrip("/")).read_bytes()
+                with part("parse and prepare"):
+                    limits, authority = config.limits, config.tag_authority
+                    parsed = parse_and_prepare(
+                        source, body, source.url, headers, now, limits, authority
+                    )
+                with part("hand over"):
+                    _, prepared = pickle.loads(pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL))
+                with part("store"):
+                    store.ingest(source.name, prepared.candidates, now, config.matching)
+                entries += len(prepared.candidates)
+        with collecting_less(), Workers(0) as here:
+            with part("file titles"):
+                store.file_titles(config.matching)
+            store.forget_titles()
+            with part("publish"):
+                report = publish_all(config, store, now, workers=here)
+        items = len(store.published_items())
+    finally:
+        store.close()
+    return {
+        "wall": time.perf_counter() - start,
+        "cpu": dict(cpu),
+        "cpu_s": sum(cpu.values()),
+        "entries": entries,
+        "items": items,
+        "written": len(report.written),
         "peak_rss_mb": peak_rss_mb(),
     }
 
