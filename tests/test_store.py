@@ -88,6 +88,27 @@ def test_the_same_story_twice_in_one_batch_is_one_item(store: Store) -> None:
     assert len(store.published_items()) == 1
 
 
+def test_a_guid_repeated_in_one_batch_keeps_the_first_copy_which_the_later_fills_in(
+    store: Store,
+) -> None:
+    """A feed that repeats a guid (its parser warns, saying this): the first copy is the
+    item, and a later one only fills in what it lacks, here a longer summary and another
+    category, never the title.  The next run with the same feed changes nothing."""
+    first = remote("Same guid twice", key="b-3", summary="<p>three</p>")
+    later = remote(
+        "Same guid twice (edited)", key="b-3", summary="<p>three, and more</p>", category="Jobs"
+    )
+    report = store.ingest("ica", [first, later], NOW)
+    assert (report.new, report.merged) == (1, 0)
+    [item] = store.published_items()
+    assert item.title == "Same guid twice"
+    assert item.summary == "<p>three, and more</p>"
+    assert item.categories == ("Energy", "Jobs")
+    again = store.ingest("ica", [first, later], NOW + timedelta(hours=1))
+    assert (again.new, again.updated, again.changed) == (0, 0, False)
+    assert store.published_items() == [item]
+
+
 def test_a_story_from_another_source_merges_and_keeps_first_guid_and_date(store: Store) -> None:
     store.ingest("ilo", [archive("Jordan launches strategy", "<p>short</p>")], NOW)
     first = store.published_items()[0]

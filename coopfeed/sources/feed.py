@@ -484,7 +484,8 @@ def _note_repeated_keys(items: tuple[RawItem, ...], warnings: list[str]) -> None
     if repeated:
         warnings.append(
             f"{_count(len(repeated), 'entry repeats', 'entries repeat')} a guid used earlier"
-            f" in the feed (e.g. {repeated[0][:100]!r}); the store keeps the first of each"
+            f" in the feed (e.g. {repeated[0][:100]!r}); the store keeps the first of each,"
+            " and a later copy only fills in what it lacks"
         )
 
 
