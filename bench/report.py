@@ -12,7 +12,7 @@ import argparse
 import json
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,87 +178,95 @@ def _stages(found: dict[tuple[str, str], _Result]) -> str:
 
 
 def _others(found: dict[tuple[str, str], _Result], sizes: _Sizes) -> list[str]:
-    lines = []
-    memory = found.get(("memory", "coopfeed"))
-    if memory is not None:
-        if memory.error:
-            lines.append(f"memory: FAILED: {memory.error}")
-        else:
-            passes = memory.data.get("passes", [])
-            rss = ", ".join(f"{p['rss_mb']:.0f}" for p in passes)
-            walls = ", ".join(f"{p['wall']:.2f}" for p in passes)
-            lines.append(
-                f"memory: {len(passes)} runs in one process, 5% of feeds changed before each"
-                f" but the first: RSS after each {rss} MB (peak {memory.peak_rss_mb:.0f});"
-                f" wall {walls} s"
+    """A line or a few for each of coopfeed's phases that are not rows of the table."""
+    lines: list[str] = []
+    for phase, label, describe in _OTHERS:
+        result = found.get((phase, "coopfeed"))
+        if result is not None:
+            lines += (
+                [f"{label}: FAILED: {result.error}"] if result.error else describe(result, sizes)
             )
-    budget = found.get(("budget", "coopfeed"))
-    if budget is not None:
-        if budget.error:
-            lines.append(f"work of a first run: FAILED: {budget.error}")
-        else:
-            d = budget.data
-            parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in d["cpu"].items())
-            lines.append(
-                f"work of a first run, in one process (no workers, no HTTP): {parts} CPU-s ="
-                f" {d['cpu_s']:.1f} CPU-s, {d['wall']:.1f} s; {d['entries']:,} entries,"
-                f" {d['items']:,} items, {d['written']:,} files"
-            )
-    archive = found.get(("archive", "coopfeed"))
-    if archive is not None:
-        if archive.error:
-            lines.append(f"archive: FAILED: {archive.error}")
-        else:
-            d = archive.data
-            lines.append(
-                f"archive: parse_archive on {sizes.archive:,} entries: median {d['wall']:.4f} s"
-                f" = {d['items'] / d['wall']:,.0f} entries/s (best {d['items'] / d['best']:,.0f});"
-                f" {d['items']:,} items, {d['warnings']} warnings"
-            )
-    dedupe = found.get(("dedupe", "coopfeed"))
-    if dedupe is not None:
-        if dedupe.error:
-            lines.append(f"near-duplicates: FAILED: {dedupe.error}")
-        else:
-            runs = dedupe.data.get("sizes", [])
-            parts = [
-                f"{r['stored']:,} stored: {r['wall']:.2f} s ({r['new']} new, {r['merged']}"
-                f" merged; store built in {r['build']:.0f} s)"
-                for r in runs
-            ]
-            ratio = runs[-1]["wall"] / runs[0]["wall"] if len(runs) > 1 else None
-            lines.append(
-                f"near-duplicates: ingest {sizes.batch:,} new items (one source) against "
-                + "; ".join(parts)
-                + (f"; ratio {ratio:.2f}" if ratio else "")
-                + f"; peak RSS {dedupe.peak_rss_mb:.0f} MB"
-            )
-    check = found.get(("check", "coopfeed"))
-    if check is not None:
-        if check.error:
-            lines.append(f"correctness: FAILED: {check.error}")
-        else:
-            d = check.data
-            lines.append(
-                f"correctness: {d.get('entries', 0):,} entries of {d['feeds_checked']:,} feeds"
-                f" against feedparser: {d.get('equal', 0):,} equal titles,"
-                f" {d.get('mismatch', 0)} MISMATCHES, {d.get('missing', 0)} missing,"
-                f" merged: {d.get('merged_same_title', 0):,} same title +"
-                f" {d.get('merged_near_duplicate', 0):,} near duplicate,"
-                f" {d.get('merged_wrongly', 0)} wrongly; store holds {d['stored_items']:,} items"
-                f" for {d['expected_stories']:,} distinct stories"
-            )
-            lines += [f"  {example}" for example in d.get("examples", [])]
-            parsers = d.get("parsers") or {}
-            if parsers:
-                lines.append(
-                    f"fast parser: {parsers.get('documents', 0):,} documents,"
-                    f" {parsers.get('fast_path', 0):,} taken by the fast path,"
-                    f" {parsers.get('fell_back', 0):,} fell back to feedparser,"
-                    f" {parsers.get('differ', 0)} DIFFER from feedparser"
-                )
-                lines += [f"  {example}" for example in parsers.get("examples", [])]
     return lines
+
+
+def _memory(result: _Result, sizes: _Sizes) -> list[str]:
+    passes = result.data.get("passes", [])
+    rss = ", ".join(f"{p['rss_mb']:.0f}" for p in passes)
+    walls = ", ".join(f"{p['wall']:.2f}" for p in passes)
+    return [
+        f"memory: {len(passes)} runs in one process, 5% of feeds changed before each"
+        f" but the first: RSS after each {rss} MB (peak {result.peak_rss_mb:.0f});"
+        f" wall {walls} s"
+    ]
+
+
+def _budget(result: _Result, sizes: _Sizes) -> list[str]:
+    d = result.data
+    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in d["cpu"].items())
+    return [
+        f"work of a first run, in one process (no workers, no HTTP): {parts} CPU-s ="
+        f" {d['cpu_s']:.1f} CPU-s, {d['wall']:.1f} s; {d['entries']:,} entries,"
+        f" {d['items']:,} items, {d['written']:,} files"
+    ]
+
+
+def _archive(result: _Result, sizes: _Sizes) -> list[str]:
+    d = result.data
+    return [
+        f"archive: parse_archive on {sizes.archive:,} entries: median {d['wall']:.4f} s"
+        f" = {d['items'] / d['wall']:,.0f} entries/s (best {d['items'] / d['best']:,.0f});"
+        f" {d['items']:,} items, {d['warnings']} warnings"
+    ]
+
+
+def _dedupe(result: _Result, sizes: _Sizes) -> list[str]:
+    runs = result.data.get("sizes", [])
+    parts = [
+        f"{r['stored']:,} stored: {r['wall']:.2f} s ({r['new']} new, {r['merged']}"
+        f" merged; store built in {r['build']:.0f} s)"
+        for r in runs
+    ]
+    ratio = runs[-1]["wall"] / runs[0]["wall"] if len(runs) > 1 else None
+    return [
+        f"near-duplicates: ingest {sizes.batch:,} new items (one source) against "
+        + "; ".join(parts)
+        + (f"; ratio {ratio:.2f}" if ratio else "")
+        + f"; peak RSS {result.peak_rss_mb:.0f} MB"
+    ]
+
+
+def _check(result: _Result, sizes: _Sizes) -> list[str]:
+    d = result.data
+    lines = [
+        f"correctness: {d.get('entries', 0):,} entries of {d['feeds_checked']:,} feeds"
+        f" against feedparser: {d.get('equal', 0):,} equal titles,"
+        f" {d.get('mismatch', 0)} MISMATCHES, {d.get('missing', 0)} missing,"
+        f" merged: {d.get('merged_same_title', 0):,} same title +"
+        f" {d.get('merged_near_duplicate', 0):,} near duplicate,"
+        f" {d.get('merged_wrongly', 0)} wrongly; store holds {d['stored_items']:,} items"
+        f" for {d['expected_stories']:,} distinct stories"
+    ]
+    lines += [f"  {example}" for example in d.get("examples", [])]
+    parsers = d.get("parsers") or {}
+    if parsers:
+        lines.append(
+            f"fast parser: {parsers.get('documents', 0):,} documents,"
+            f" {parsers.get('fast_path', 0):,} taken by the fast path,"
+            f" {parsers.get('fell_back', 0):,} fell back to feedparser,"
+            f" {parsers.get('differ', 0)} DIFFER from feedparser"
+        )
+        lines += [f"  {example}" for example in parsers.get("examples", [])]
+    return lines
+
+
+#: The phases :func:`_others` describes, in order: phase, label, how.
+_OTHERS: tuple[tuple[str, str, Callable[[_Result, _Sizes], list[str]]], ...] = (
+    ("memory", "memory", _memory),
+    ("budget", "work of a first run", _budget),
+    ("archive", "archive", _archive),
+    ("dedupe", "near-duplicates", _dedupe),
+    ("check", "correctness", _check),
+)
 
 
 def _targets(
@@ -275,12 +283,12 @@ def _targets(
     if cold and reader_cold:
         speed = reader_cold / cold
         value = f"{speed:.2f}x ({cold:.2f} s; 3x is {reader_cold / 3:.2f} s)"
-        budget = found.get(("budget", "coopfeed"))
-        if budget is not None and not budget.error:
+        work = found.get(("budget", "coopfeed"))
+        if work is not None and not work.error:
             # However the parts overlap, the cores cannot do the work in less time.
             cores = _cores()
-            least = budget.data["cpu_s"] / cores
-            value += f"; its work alone ({budget.data['cpu_s']:.1f} CPU-s) needs at least"
+            least = work.data["cpu_s"] / cores
+            value += f"; its work alone ({work.data['cpu_s']:.1f} CPU-s) needs at least"
             value += f" {least:.2f} s on {cores} cores"
         checks.append(("cold >= 3x reader's entries/s", speed >= 3, value))
     warm = found.get(("warm", "coopfeed"))
