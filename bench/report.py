@@ -35,12 +35,18 @@ class _Result(Protocol):
 
 
 class _Sizes(Protocol):
-    feeds: int
-    entries: int
-    archive: int
-    dedupe: tuple[int, ...]
-    batch: int
-    check_sample: float
+    @property
+    def feeds(self) -> int: ...
+    @property
+    def entries(self) -> int: ...
+    @property
+    def archive(self) -> int: ...
+    @property
+    def dedupe(self) -> tuple[int, ...]: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def check_sample(self) -> float: ...
 
 
 def render(
