@@ -346,7 +346,7 @@ def run_budget(job: dict[str, Any]) -> dict[str, Any]:
     from coopfeed.config import load_config
     from coopfeed.pipeline import collecting_less, publish_all
     from coopfeed.prepare import parse_and_prepare
-    from coopfeed.store import Store
+    from coopfeed.store import SourceState, Store
     from coopfeed.workers import Workers
 
     folder = Path(job["corpus"])
@@ -362,6 +362,7 @@ def run_budget(job: dict[str, Any]) -> dict[str, Any]:
         cpu[name] += time.process_time() - began
 
     headers = {"content-type": "application/xml"}
+    limits, authority, policy = config.limits, config.tag_authority, config.matching
     start = time.perf_counter()
     entries = 0
     store = Store.open(config.database)
@@ -370,18 +371,18 @@ def run_budget(job: dict[str, Any]) -> dict[str, Any]:
             for source, path in zip(config.sources, paths, strict=True):
                 body = (folder / path.lstrip("/")).read_bytes()
                 with part("parse and prepare"):
-                    limits, authority = config.limits, config.tag_authority
                     parsed = parse_and_prepare(
                         source, body, source.url, headers, now, limits, authority
                     )
                 with part("hand over"):
                     _, prepared = pickle.loads(pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL))
-                with part("store"):
-                    store.ingest(source.name, prepared.candidates, now, config.matching)
+                with part("store"):  # with the source's state, as a run stores
+                    state = SourceState(source.name, last_fetch=now, last_success=now)
+                    store.ingest(source.name, prepared.candidates, now, policy, state=state)
                 entries += len(prepared.candidates)
         with collecting_less(), Workers(0) as here:
             with part("file titles"):
-                store.file_titles(config.matching)
+                store.file_titles(policy)
             store.forget_titles()
             with part("publish"):
                 report = publish_all(config, store, now, workers=here)
