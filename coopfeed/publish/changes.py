@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Protocol
 
 from coopfeed.publish.archive import Pages, newest_first, paginate
-from coopfeed.publish.html import anchor_prefix, page_items
+from coopfeed.publish.html import anchored, page_items
 from coopfeed.publish.record import FeedRecord, Record, View, feed_record
 from coopfeed.types import Feed, Item, Site
 
@@ -80,7 +80,8 @@ def views_since(
         items = shown[feed.slug].items if feed.slug in shown else ()
         if len(feed.names) > 1 or not set(names.get(feed.slug, ())) <= set(feed.names):
             return None  # the feed's title could change with what is stored under it
-        view = _view(feed, items, changed, full_pages.get(feed.slug, {}), touched_pages, site)
+        full = full_pages.get(feed.slug, {})
+        view = _view(feed, items, changed, full, touched_pages[feed.slug], site)
         if view is None:
             return None
         views.append(view)
@@ -96,11 +97,12 @@ def _view(
     items: Sequence[Item],
     changed: Collection[str],
     full: Pages,
-    touched_pages: Mapping[str, Collection[int]],
+    touched: Collection[int],
     site: Site,
 ) -> View | None:
     """The view of a feed that shows or showed a changed item; ``items`` are those of
-    its items loaded (see the module's docstring)."""
+    its items loaded, ``touched`` its full pages that list a changed item (see the
+    module's docstring)."""
     by_guid = {item.guid: item for item in items}
     for guid, published in feed.top:
         item = by_guid.get(guid)
@@ -111,17 +113,15 @@ def _view(
     was_top = {guid for guid, _ in feed.top}
     top = newest_first(item for item in items if item.guid in changed or item.guid in was_top)
     top = top[: site.items_per_feed]
-    here = anchor_prefix(site, feed.slug)
-    anchored = [item for item in items if (item.link or "").startswith(here)]
-    touched = touched_pages[feed.slug]
+    on_page = anchored(items, site, feed.slug)
     latest: dict[int, datetime | None] = {
         number: note.latest for number, note in enumerate(feed.pages, 1) if number not in touched
     }
     whole = Feed(feed.slug, feed.title, tuple(items))
     paging = paginate(whole, site.items_per_feed, full, latest)
     exact = frozenset(touched) | frozenset(range(len(full) + 1, len(paging.archives) + 1))
-    html = page_items(Feed(feed.slug, feed.title, tuple(newest_first({*top, *anchored}))), site)
-    record = feed_record(whole, feed.names, paging, top, anchored, exact, feed.pages)
+    html = page_items(Feed(feed.slug, feed.title, tuple(newest_first({*top, *on_page}))), site)
+    record = feed_record(whole, feed.names, paging, top, on_page, exact, feed.pages)
     if not record.count:
         return None  # the feed is gone: its files go, and the index changes
     return View(whole, paging, exact, tuple(html), record)

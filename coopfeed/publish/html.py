@@ -8,6 +8,7 @@ HTML is inserted as markup.  No clock, no locale: the same feed gives the same b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,6 +62,13 @@ def page_items(feed: Feed, site: Site) -> list[Item]:
         for number, item in enumerate(feed.items)
         if number < site.items_per_feed or (item.link or "").startswith(here)
     ]
+
+
+def anchored(items: Iterable[Item], site: Site, slug: str) -> list[Item]:
+    """Those of ``items`` whose link is an anchor on the HTML page of the feed ``slug``
+    (items without a link of their own link to their entry there), in their order."""
+    here = anchor_prefix(site, slug)
+    return [item for item in items if (item.link or "").startswith(here)]
 
 
 def anchor_prefix(site: Site, slug: str) -> str:

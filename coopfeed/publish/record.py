@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from coopfeed.publish.archive import Document, Pages, Paging, paginate
-from coopfeed.publish.html import anchor_prefix, page_items
+from coopfeed.publish.html import anchored, page_items
 from coopfeed.types import Feed, Item, Site
 
 
@@ -134,10 +134,9 @@ def whole_views(
         paging = paginate(feed, site.items_per_feed, full_pages.get(feed.slug, {}))
         top = feed.items[: site.items_per_feed]
         html = tuple(page_items(feed, site))
-        here = anchor_prefix(site, feed.slug)
         # Every item anchored on the page is on it: no need to go over the feed again.
-        anchored = [item for item in html if (item.link or "").startswith(here)]
-        record = feed_record(feed, names.get(feed.slug, ()), paging, top, anchored)
+        on_page = anchored(html, site, feed.slug)
+        record = feed_record(feed, names.get(feed.slug, ()), paging, top, on_page)
         views.append(View(feed, paging, None, html, record))
     return views
 
